@@ -1,0 +1,79 @@
+//! The `tessera` command line: `run` and `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::{open_store, shutdown_signal, Application, StartupError};
+
+/// Tessera: a Discord ticket bot with sandboxed integrations.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    /// TOML configuration file (default: ./tessera.toml if it exists). Environment variables
+    /// TESSERA_* override it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect to Discord and serve tickets (needs TESSERA_DISCORD_TOKEN); applies migrations first.
+    Run,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+/// Parses the command line, runs it, and maps failures to exit codes: 2 for anything the
+/// operator must fix before starting (one line on stderr), 1 for a failure while running.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => return startup_failure(&StartupError::Config(err)),
+    };
+    crate::telemetry::init(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Migrate => match open_store(&settings).await {
+                Ok(store) => {
+                    store.close().await;
+                    eprintln!("migrations applied to {}", crate::store::redact(&settings.database_url()));
+                    ExitCode::SUCCESS
+                }
+                Err(err) => startup_failure(&StartupError::Database(err)),
+            },
+            Command::Run => {
+                let app = match Application::build(settings).await {
+                    Ok(app) => app,
+                    Err(err) => return startup_failure(&err),
+                };
+                match app.run_until_stopped(shutdown_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(err) => {
+                        eprintln!("error: {err}");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn startup_failure(err: &StartupError) -> ExitCode {
+    eprintln!("error: {err}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,97 @@
+//! `/blacklist add|remove|list`: members who may not open tickets.
+
+use serenity::builder::{CreateCommand, CreateCommandOption};
+use serenity::model::application::{CommandOptionType, InteractionContext};
+use serenity::model::id::GuildId;
+use serenity::model::permissions::Permissions;
+
+use super::{missing_option, Options, MANAGERS_ONLY};
+use crate::bot::Bot;
+use crate::invocation::Invocation;
+use crate::reply::Reply;
+
+/// The command definition.
+pub fn register() -> CreateCommand {
+    let user = || CreateCommandOption::new(CommandOptionType::User, "user", "The member").required(true);
+    CreateCommand::new("blacklist")
+        .description("Manage who may not open tickets")
+        .default_member_permissions(Permissions::MANAGE_GUILD)
+        .contexts(vec![InteractionContext::Guild])
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::SubCommand, "add", "Stop a member from opening tickets")
+                .add_sub_option(user())
+                .add_sub_option(
+                    CreateCommandOption::new(CommandOptionType::String, "reason", "Why (shown to staff only)")
+                        .max_length(200),
+                ),
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::SubCommand, "remove", "Let a member open tickets again")
+                .add_sub_option(user()),
+        )
+        .add_option(CreateCommandOption::new(
+            CommandOptionType::SubCommand,
+            "list",
+            "Show the blacklist",
+        ))
+}
+
+/// Runs the chosen subcommand.
+pub async fn run(
+    bot: &Bot,
+    inv: &Invocation<'_>,
+    guild_id: GuildId,
+    options: &Options<'_>,
+) -> anyhow::Result<Reply> {
+    if !inv.is_manager() {
+        return Ok(Reply::text(MANAGERS_ONLY));
+    }
+    let g = guild_id.get();
+    match options.subcommand() {
+        Some(("add", sub)) => {
+            let Some(user) = sub.user("user") else {
+                return Ok(missing_option("user"));
+            };
+            let added = bot
+                .store
+                .blacklist_add(g, user.get(), sub.string("reason"), inv.user.id.get())
+                .await?;
+            Ok(Reply::text(if added {
+                format!("<@{user}> can no longer open tickets here.")
+            } else {
+                format!("<@{user}> was already blacklisted.")
+            }))
+        }
+        Some(("remove", sub)) => {
+            let Some(user) = sub.user("user") else {
+                return Ok(missing_option("user"));
+            };
+            Ok(Reply::text(if bot.store.blacklist_remove(g, user.get()).await? {
+                format!("<@{user}> can open tickets again.")
+            } else {
+                format!("<@{user}> wasn't blacklisted.")
+            }))
+        }
+        Some(("list", _)) => {
+            let entries = bot.store.blacklist(g).await?;
+            if entries.is_empty() {
+                return Ok(Reply::text("Nobody is blacklisted."));
+            }
+            let mut text = format!("**Blacklisted members ({})**\n", entries.len());
+            for e in &entries {
+                let line = match &e.reason {
+                    Some(reason) => format!("• <@{}> — {reason}\n", e.user_id),
+                    None => format!("• <@{}>\n", e.user_id),
+                };
+                // Discord caps a message at 2000 characters.
+                if text.chars().count() + line.chars().count() > 1900 {
+                    text.push_str("…and more.");
+                    break;
+                }
+                text.push_str(&line);
+            }
+            Ok(Reply::text(text))
+        }
+        _ => Ok(missing_option("add|remove|list")),
+    }
+}

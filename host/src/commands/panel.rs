@@ -1,0 +1,95 @@
+//! `/panel`: posts a message with an "Open ticket" button.
+
+use serenity::builder::{
+    CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption,
+    CreateEmbed, CreateMessage,
+};
+use serenity::http::Http;
+use serenity::model::application::{ButtonStyle, CommandOptionType, InteractionContext};
+use serenity::model::id::GuildId;
+use serenity::model::permissions::Permissions;
+
+use super::{Options, MANAGERS_ONLY};
+use crate::bot::Bot;
+use crate::discord_error::DiscordFailure;
+use crate::invocation::Invocation;
+use crate::reply::Reply;
+use crate::router::ids;
+
+const DEFAULT_TITLE: &str = "Need help?";
+const DEFAULT_DESCRIPTION: &str =
+    "Click the button below to open a private ticket with the staff team.";
+const DEFAULT_LABEL: &str = "Open ticket";
+
+/// The command definition.
+pub fn register() -> CreateCommand {
+    CreateCommand::new("panel")
+        .description("Post a panel with an \"Open ticket\" button in this channel")
+        .default_member_permissions(Permissions::MANAGE_GUILD)
+        .contexts(vec![InteractionContext::Guild])
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::String, "title", "Panel title")
+                .max_length(256),
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::String, "description", "Panel text")
+                .max_length(4000),
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::String, "button_label", "Button text")
+                .max_length(80),
+        )
+}
+
+/// Records and posts the panel.
+pub async fn run(
+    bot: &Bot,
+    http: &Http,
+    inv: &Invocation<'_>,
+    guild_id: GuildId,
+    options: &Options<'_>,
+) -> anyhow::Result<Reply> {
+    if !inv.is_manager() {
+        return Ok(Reply::text(MANAGERS_ONLY));
+    }
+    if bot.store.guild_settings(guild_id.get()).await?.is_none() {
+        return Ok(Reply::text(
+            "Run `/setup` first: a panel's button needs to know who the staff are.",
+        ));
+    }
+    let title = options.string("title").unwrap_or(DEFAULT_TITLE);
+    let description = options.string("description").unwrap_or(DEFAULT_DESCRIPTION);
+    let label = options.string("button_label").unwrap_or(DEFAULT_LABEL);
+    let panel_id = bot
+        .store
+        .create_panel(guild_id.get(), inv.channel_id.get(), title, description, label, inv.user.id.get())
+        .await?;
+    let message = CreateMessage::new()
+        .embed(CreateEmbed::new().title(title).description(description))
+        .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(format!(
+            "{}{panel_id}",
+            ids::OPEN_PREFIX
+        ))
+        .label(label)
+        .style(ButtonStyle::Primary)])])
+        .allowed_mentions(CreateAllowedMentions::new());
+    match inv.channel_id.send_message(http, message).await {
+        Ok(posted) => {
+            bot.store.set_panel_message(panel_id, posted.id.get()).await?;
+            Ok(Reply::text("Panel posted. Members can now open tickets with its button."))
+        }
+        Err(err) => {
+            bot.store.delete_panel(panel_id).await?;
+            let failure = DiscordFailure::of(&err);
+            tracing::warn!(error = %err, ?failure, "posting a panel failed");
+            Ok(Reply::text(match failure {
+                DiscordFailure::MissingPermissions => format!(
+                    "I couldn't post the panel here: Tessera needs **View Channel**, **Send Messages** and \
+                     **Embed Links** in <#{}>.",
+                    inv.channel_id
+                ),
+                other => format!("I couldn't post the panel. {}", other.generic_advice()),
+            }))
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `/setup`: the server's ticket settings.
+
+use serenity::builder::{CreateCommand, CreateCommandOption};
+use serenity::http::Http;
+use serenity::model::application::{CommandData, CommandOptionType};
+use serenity::model::channel::ChannelType;
+use serenity::model::id::{ChannelId, GuildId};
+use serenity::model::permissions::Permissions;
+use serenity::model::application::InteractionContext;
+
+use super::{missing_option, Options, MANAGERS_ONLY};
+use crate::bot::Bot;
+use crate::discord_error::DiscordFailure;
+use crate::invocation::Invocation;
+use crate::reply::Reply;
+use crate::store::{GuildSettings, SettingsUpdate};
+
+/// The command definition.
+pub fn register() -> CreateCommand {
+    CreateCommand::new("setup")
+        .description("Set up tickets in this server")
+        .default_member_permissions(Permissions::MANAGE_GUILD)
+        .contexts(vec![InteractionContext::Guild])
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::Role, "staff_role", "The role that handles tickets")
+                .required(true),
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::Channel, "category", "Category for new ticket channels")
+                .channel_types(vec![ChannelType::Category]),
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::Channel, "log_channel", "Channel for ticket open/close notices")
+                .channel_types(vec![ChannelType::Text]),
+        )
+        .add_option(
+            CreateCommandOption::new(CommandOptionType::Integer, "max_open", "Open tickets allowed per member (1-10, default 1)")
+                .min_int_value(1)
+                .max_int_value(10),
+        )
+}
+
+/// Saves the settings and shows them.
+pub async fn run(
+    bot: &Bot,
+    http: &Http,
+    inv: &Invocation<'_>,
+    guild_id: GuildId,
+    options: &Options<'_>,
+    data: &CommandData,
+) -> anyhow::Result<Reply> {
+    if !inv.is_manager() {
+        return Ok(Reply::text(MANAGERS_ONLY));
+    }
+    let Some(staff_role) = options.role("staff_role") else {
+        return Ok(missing_option("staff_role"));
+    };
+    if staff_role.get() == guild_id.get() {
+        return Ok(Reply::text(
+            "The staff role can't be @everyone: every member would be staff. Pick a role only staff have.",
+        ));
+    }
+    let max_open = match options.integer("max_open") {
+        None => None,
+        Some(n @ 1..=10) => Some(n as u8),
+        Some(_) => return Ok(Reply::text("`max_open` must be between 1 and 10.")),
+    };
+    let category = options.channel("category");
+    let log_channel = options.channel("log_channel");
+    for (name, channel, kind) in [
+        ("category", category, ChannelType::Category),
+        ("log_channel", log_channel, ChannelType::Text),
+    ] {
+        if let Some(channel) = channel {
+            if let Some(problem) = check_channel(bot, http, guild_id, data, channel, kind).await {
+                return Ok(Reply::text(format!("`{name}`: {problem}")));
+            }
+        }
+    }
+    let update = SettingsUpdate {
+        staff_role_id: staff_role.get(),
+        category_id: category.map(ChannelId::get),
+        log_channel_id: log_channel.map(ChannelId::get),
+        max_open,
+    };
+    let settings = bot.store.save_settings(guild_id.get(), &update).await?;
+    Ok(Reply::text(describe(&settings)))
+}
+
+/// Checks a channel option has the right type, from the interaction's resolved data or Discord.
+async fn check_channel(
+    bot: &Bot,
+    http: &Http,
+    guild_id: GuildId,
+    data: &CommandData,
+    channel: ChannelId,
+    expected: ChannelType,
+) -> Option<String> {
+    let kind = match data.resolved.channels.get(&channel) {
+        Some(partial) => partial.kind,
+        None => match bot.cache.channel(http, guild_id, channel).await {
+            Ok(Some(found)) => found.kind,
+            Ok(None) => return Some("that channel isn't in this server.".into()),
+            Err(err) => {
+                return Some(format!(
+                    "I couldn't look that channel up. {}",
+                    DiscordFailure::of(&err).generic_advice()
+                ))
+            }
+        },
+    };
+    (kind != expected).then(|| match expected {
+        ChannelType::Category => "pick a category, not a channel.".to_owned(),
+        _ => "pick a text channel.".to_owned(),
+    })
+}
+
+fn describe(s: &GuildSettings) -> String {
+    let or_none = |c: Option<u64>, none: &str| c.map_or_else(|| none.to_owned(), |c| format!("<#{c}>"));
+    format!(
+        "✅ Tickets are set up.\n\
+         • Staff role: <@&{}>\n\
+         • Ticket category: {}\n\
+         • Log channel: {}\n\
+         • Open tickets per member: {}\n\
+         Post a panel with `/panel`, or members can use `/open`.",
+        s.staff_role_id,
+        or_none(s.category_id, "none (tickets are created at the top of the channel list)"),
+        or_none(s.log_channel_id, "none"),
+        s.max_open
+    )
+}

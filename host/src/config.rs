@@ -1,0 +1,268 @@
+//! Typed, layered configuration: an optional TOML file under `TESSERA_*` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The public Discord API; anything else means a REST proxy or the test emulator.
+pub const DISCORD_API: &str = "https://discord.com";
+
+/// Everything the bot reads from its environment, validated.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Discord connection settings.
+    pub discord: DiscordSettings,
+    /// Database settings.
+    pub database: DatabaseSettings,
+    /// Where the SQLite file (and later, plugin caches) live.
+    pub data_dir: PathBuf,
+    /// `tracing` filter directive, e.g. `info` or `tessera=debug,serenity=warn`.
+    pub log: String,
+}
+
+/// Discord connection settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiscordSettings {
+    /// The bot token; required by `tessera run` only.
+    pub token: Option<SecretString>,
+    /// Base URL for REST and the gateway URL lookup (a REST proxy, or the test emulator).
+    pub api_base: String,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; empty means a SQLite file in the data directory.
+    pub url: Option<String>,
+    /// Upper bound on pooled connections.
+    pub max_connections: u32,
+}
+
+/// A setting that is missing or wrong, named the way the operator wrote it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// e.g. `discord.token (TESSERA_DISCORD_TOKEN)`.
+    pub setting: String,
+    /// What is wrong, in a few words.
+    pub problem: String,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    discord: DefaultDiscord,
+    database: DefaultDatabase,
+    data_dir: PathBuf,
+    log: String,
+}
+#[derive(Serialize)]
+struct DefaultDiscord {
+    api_base: String,
+}
+#[derive(Serialize)]
+struct DefaultDatabase {
+    max_connections: u32,
+}
+
+/// The environment variables we read, and the setting each one maps to.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("DISCORD_TOKEN", "discord.token"),
+    ("DISCORD_API_BASE", "discord.api_base"),
+    ("DATABASE_URL", "database.url"),
+    ("DATABASE_MAX_CONNECTIONS", "database.max_connections"),
+    ("DATA_DIR", "data_dir"),
+    ("LOG", "log"),
+];
+
+fn env_name(setting: &str) -> Option<&'static str> {
+    ENV_KEYS
+        .iter()
+        .find(|(_, key)| *key == setting)
+        .map(|(env, _)| *env)
+}
+
+fn describe(setting: &str) -> String {
+    match env_name(setting) {
+        Some(env) => format!("{setting} (TESSERA_{env})"),
+        None => setting.to_owned(),
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `config_file` (or `./tessera.toml` when present), then `TESSERA_*` variables.
+    pub fn load(config_file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Defaults {
+            discord: DefaultDiscord {
+                api_base: DISCORD_API.to_owned(),
+            },
+            database: DefaultDatabase { max_connections: 10 },
+            data_dir: PathBuf::from("data"),
+            log: "info,serenity=warn,sqlx=warn".to_owned(),
+        }));
+        match config_file {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError {
+                    setting: "--config".into(),
+                    problem: format!("{} does not exist or is not a file", path.display()),
+                })
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file_exact("tessera.toml")),
+        }
+        let env = Env::prefixed("TESSERA_")
+            .filter_map(|key| {
+                ENV_KEYS
+                    .iter()
+                    .find(|(env, _)| key.as_str().eq_ignore_ascii_case(env))
+                    .map(|(_, setting)| (*setting).into())
+            })
+            .split(".");
+        figment = figment.merge(env);
+        let settings: Settings = figment.extract().map_err(|err| {
+            let setting = err.path.join(".");
+            ConfigError {
+                setting: if setting.is_empty() {
+                    "configuration".into()
+                } else {
+                    describe(&setting)
+                },
+                problem: err.kind.to_string(),
+            }
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let base = self.discord.api_base.trim_end_matches('/');
+        if !(base.starts_with("https://") || base.starts_with("http://")) || base.contains(' ') {
+            return Err(ConfigError {
+                setting: describe("discord.api_base"),
+                problem: format!("`{base}` is not an http(s) URL"),
+            });
+        }
+        if let Some(url) = &self.database.url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(ConfigError {
+                    setting: describe("database.url"),
+                    problem: "must start with sqlite:, postgres:// or postgresql://".into(),
+                });
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError {
+                setting: describe("database.max_connections"),
+                problem: "must be at least 1".into(),
+            });
+        }
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            return Err(ConfigError {
+                setting: describe("log"),
+                problem: format!("not a valid log filter: {err}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The token, or the error `tessera run` reports when it is missing.
+    pub fn require_token(&self) -> Result<&SecretString, ConfigError> {
+        use secrecy::ExposeSecret;
+        match &self.discord.token {
+            Some(token) if !token.expose_secret().trim().is_empty() => Ok(token),
+            _ => Err(ConfigError {
+                setting: describe("discord.token"),
+                problem: "is required to run the bot; set it to your bot's token".into(),
+            }),
+        }
+    }
+
+    /// The database URL in effect: the configured one, or `sqlite://<data_dir>/tessera.db`.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
+        }
+    }
+
+    /// Whether REST goes somewhere other than Discord itself (a proxy or the emulator).
+    pub fn uses_custom_api_base(&self) -> bool {
+        self.discord.api_base.trim_end_matches('/') != DISCORD_API
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_need_no_file_and_use_sqlite_in_the_data_dir() {
+        Jail::expect_with(|_jail| {
+            let settings = Settings::load(None).expect("defaults are valid");
+            assert_eq!(settings.discord.api_base, DISCORD_API);
+            assert_eq!(settings.database_url(), "sqlite://data/tessera.db");
+            assert!(settings.require_token().is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "tessera.toml",
+                "[discord]\napi_base = \"http://file:1\"\ntoken = \"from-file\"\n",
+            )?;
+            jail.set_env("TESSERA_DISCORD_API_BASE", "http://127.0.0.1:9");
+            jail.set_env("TESSERA_DATA_DIR", "/tmp/x");
+            let settings = Settings::load(None).expect("valid");
+            assert_eq!(settings.discord.api_base, "http://127.0.0.1:9");
+            assert!(settings.require_token().is_ok());
+            assert_eq!(settings.database_url(), "sqlite:///tmp/x/tessera.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unparsable_value_names_the_setting_and_its_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("TESSERA_DATABASE_MAX_CONNECTIONS", "lots");
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(
+                err.setting.contains("database.max_connections")
+                    && err.setting.contains("TESSERA_DATABASE_MAX_CONNECTIONS"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_api_base_or_database_url_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("TESSERA_DISCORD_API_BASE", "discord.com");
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(err.setting.contains("discord.api_base"), "{err}");
+            jail.set_env("TESSERA_DISCORD_API_BASE", "https://discord.com");
+            jail.set_env("TESSERA_DATABASE_URL", "mysql://x");
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(err.setting.contains("database.url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        Jail::expect_with(|_jail| {
+            let err = Settings::load(Some(Path::new("nope.toml"))).expect_err("must fail");
+            assert!(err.to_string().contains("nope.toml"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,79 @@
+//! The thin serenity adapter: builds the client and turns gateway events into calls on domain code.
+
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use serenity::all::{Context, EventHandler, GatewayIntents, Guild, Interaction, Ready, UnavailableGuild};
+use serenity::async_trait;
+use serenity::http::{Http, HttpBuilder};
+use serenity::model::application::Command;
+
+use crate::bot::Bot;
+use crate::commands;
+use crate::config::Settings;
+use crate::router;
+
+/// Builds the REST client. A custom `discord.api_base` (a REST proxy, or the test emulator) is used
+/// as a proxy; serenity ignores the proxy unless its own rate limiter is off, so it is turned off
+/// there: the proxy in front of Discord owns rate limiting.
+pub fn http_client(settings: &Settings, token: &secrecy::SecretString) -> Http {
+    let builder = HttpBuilder::new(token.expose_secret());
+    if settings.uses_custom_api_base() {
+        builder
+            .proxy(settings.discord.api_base.trim_end_matches('/'))
+            .ratelimiter_disabled(true)
+            .build()
+    } else {
+        builder.build()
+    }
+}
+
+/// Gateway intents: guild create/delete only. Interactions need no intent; no privileged intents.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS
+}
+
+/// Receives gateway events.
+pub struct Handler {
+    bot: Arc<Bot>,
+}
+
+impl Handler {
+    /// A handler sharing `bot`.
+    pub fn new(bot: Arc<Bot>) -> Handler {
+        Handler { bot }
+    }
+}
+
+#[async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        let _ = self.bot.user_id.set(ready.user.id);
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        // Bulk overwrite: the registered set is exactly ours, stale commands disappear.
+        if let Err(err) = Command::set_global_commands(&ctx.http, commands::all()).await {
+            tracing::error!(error = %err, "registering slash commands failed");
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        // Held until the handler finishes, so shutdown waits for in-flight interactions.
+        let _inflight = self.bot.inflight.token();
+        router::handle(&self.bot, &ctx.http, interaction).await;
+    }
+
+    async fn guild_delete(&self, _ctx: Context, incomplete: UnavailableGuild, _full: Option<Guild>) {
+        if incomplete.unavailable {
+            // An outage, not a removal: keep the server's data.
+            return;
+        }
+        let _inflight = self.bot.inflight.token();
+        self.bot.cache.forget_guild(incomplete.id);
+        match self.bot.store.delete_guild_data(incomplete.id.get()).await {
+            Ok(()) => tracing::info!(guild_id = %incomplete.id, "left a server; its data is deleted"),
+            Err(err) => {
+                tracing::error!(guild_id = %incomplete.id, error = %err, "deleting a left server's data failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The parts of a command or button interaction every handler needs, and who the caller is.
+
+use serenity::model::application::{CommandInteraction, ComponentInteraction};
+use serenity::model::guild::Member;
+use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId};
+use serenity::model::permissions::Permissions;
+use serenity::model::user::User;
+
+use crate::store::GuildSettings;
+
+/// One interaction, whether a slash command or a button.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// For the log and for references shown to members.
+    pub id: InteractionId,
+    /// For answering.
+    pub token: &'a str,
+    /// `None` in DMs.
+    pub guild_id: Option<GuildId>,
+    /// Where it was used.
+    pub channel_id: ChannelId,
+    /// The caller.
+    pub user: &'a User,
+    /// The caller as a server member (with computed permissions), `None` in DMs.
+    pub member: Option<&'a Member>,
+    /// The bot's application; a bot user's id is its application's id.
+    pub application_id: ApplicationId,
+}
+
+impl<'a> Invocation<'a> {
+    /// From a slash command.
+    pub fn command(c: &'a CommandInteraction) -> Invocation<'a> {
+        Invocation {
+            id: c.id,
+            token: &c.token,
+            guild_id: c.guild_id,
+            channel_id: c.channel_id,
+            user: &c.user,
+            member: c.member.as_deref(),
+            application_id: c.application_id,
+        }
+    }
+
+    /// From a button.
+    pub fn component(c: &'a ComponentInteraction) -> Invocation<'a> {
+        Invocation {
+            id: c.id,
+            token: &c.token,
+            guild_id: c.guild_id,
+            channel_id: c.channel_id,
+            user: &c.user,
+            member: c.member.as_ref(),
+            application_id: c.application_id,
+        }
+    }
+
+    /// The caller's permissions in the channel, as Discord computed them.
+    pub fn permissions(&self) -> Permissions {
+        self.member
+            .and_then(|m| m.permissions)
+            .unwrap_or_else(Permissions::empty)
+    }
+
+    /// Whether the caller may manage the server (Manage Server or Administrator).
+    pub fn is_manager(&self) -> bool {
+        let p = self.permissions();
+        p.contains(Permissions::MANAGE_GUILD) || p.contains(Permissions::ADMINISTRATOR)
+    }
+
+    /// Whether the caller is staff: has the staff role, or manages the server.
+    pub fn is_staff(&self, settings: &GuildSettings) -> bool {
+        self.is_manager()
+            || self
+                .member
+                .is_some_and(|m| m.roles.iter().any(|r| r.get() == settings.staff_role_id))
+    }
+}

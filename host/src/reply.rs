@@ -1,0 +1,57 @@
+//! What a handler wants the member to see, and what to do once they have seen it.
+
+use serenity::builder::CreateActionRow;
+use serenity::model::id::{ChannelId, GuildId};
+
+/// An ephemeral answer to an interaction.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// The text shown to the member.
+    pub content: String,
+    /// Buttons under the text (e.g. a confirm step).
+    pub components: Vec<CreateActionRow>,
+    /// Work that must happen only after the member has their answer.
+    pub then: Option<AfterReply>,
+}
+
+/// Work done after the reply is sent, because it would make the reply impossible.
+#[derive(Debug, Clone)]
+pub enum AfterReply {
+    /// Delete a closed ticket's channel (the interaction lived in it).
+    DeleteChannel {
+        /// The server.
+        guild_id: GuildId,
+        /// The ticket channel.
+        channel_id: ChannelId,
+    },
+}
+
+impl Reply {
+    /// A plain text answer.
+    pub fn text(content: impl Into<String>) -> Reply {
+        Reply {
+            content: content.into(),
+            ..Reply::default()
+        }
+    }
+
+    /// Adds buttons.
+    pub fn with_components(mut self, components: Vec<CreateActionRow>) -> Reply {
+        self.components = components;
+        self
+    }
+
+    /// Schedules work for after the reply.
+    pub fn then(mut self, after: AfterReply) -> Reply {
+        self.then = Some(after);
+        self
+    }
+}
+
+/// The answer when something unexpected failed; the details are in the log under `reference`.
+pub fn internal_error(reference: impl std::fmt::Display) -> Reply {
+    Reply::text(format!(
+        "Something went wrong on Tessera's side. Please try again in a moment; \
+         if it keeps happening, give the server's admins this reference: `{reference}`."
+    ))
+}

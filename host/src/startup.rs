@@ -1,0 +1,133 @@
+//! Builds the application from settings and runs it until asked to stop.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serenity::Client;
+
+use crate::bot::Bot;
+use crate::config::{ConfigError, Settings};
+use crate::discord::{http_client, intents, Handler};
+use crate::store::{Store, StoreError};
+
+/// How long shutdown waits for in-flight interactions.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reservations older than this without a channel were cut off by a crash.
+const STALE_RESERVATION_MS: i64 = 5 * 60 * 1000;
+
+/// Why the bot could not start; each names what the operator must fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is missing or wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database is unreachable or its migrations failed.
+    #[error("database.url (TESSERA_DATABASE_URL): {0}")]
+    Database(#[from] StoreError),
+    /// Discord (or the configured API base) could not be reached or refused the token.
+    #[error("discord: {0}")]
+    Discord(String),
+}
+
+/// Opens the store and applies migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    let store = Store::connect(&settings.database_url(), settings.database.max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A bot ready to connect.
+pub struct Application {
+    bot: Arc<Bot>,
+    client: Client,
+}
+
+impl Application {
+    /// Checks the settings, opens the database, and prepares the Discord client.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let token = settings.require_token()?.clone();
+        let store = open_store(&settings).await?;
+        match store.discard_stale_reservations(STALE_RESERVATION_MS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "removed ticket reservations a crash left behind"),
+            Err(err) => return Err(err.into()),
+        }
+        let http = http_client(&settings, &token);
+        if settings.uses_custom_api_base() {
+            // serenity falls back to Discord's public gateway if this lookup fails; a proxy
+            // or emulator that is down must stop us instead of sending us elsewhere.
+            http.get_gateway().await.map_err(|err| {
+                StartupError::Discord(format!(
+                    "cannot reach discord.api_base (TESSERA_DISCORD_API_BASE) {}: {err}",
+                    settings.discord.api_base
+                ))
+            })?;
+        }
+        let bot = Arc::new(Bot::new(store));
+        let client = serenity::client::ClientBuilder::new_with_http(http, intents())
+            .event_handler(Handler::new(bot.clone()))
+            .await
+            .map_err(|err| StartupError::Discord(err.to_string()))?;
+        Ok(Application { bot, client })
+    }
+
+    /// Runs until `shutdown` resolves: then stops taking events, lets in-flight interactions
+    /// finish, and closes the database.
+    pub async fn run_until_stopped(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shards = self.client.shard_manager.clone();
+        let stopper = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing the gateway connection");
+            shards.shutdown_all().await;
+        });
+        let result = self.client.start().await;
+        stopper.abort();
+        self.bot.inflight.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.bot.inflight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some interactions were still running at shutdown");
+        }
+        self.bot.store.close().await;
+        tracing::info!("stopped");
+        result.map_err(|err| anyhow::anyhow!("the Discord connection failed: {err}"))
+    }
+
+    /// The shared state (for tests and benchmarks).
+    pub fn bot(&self) -> &Arc<Bot> {
+        &self.bot
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,220 @@
+//! Per-server settings, panels and the blacklist.
+
+use sqlx::Row;
+
+use super::{now_ms, on_db, sf, unsf, Store, StoreError};
+
+/// A server's ticket settings, as written by `/setup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuildSettings {
+    /// The server.
+    pub guild_id: u64,
+    /// Members with this role are staff.
+    pub staff_role_id: u64,
+    /// Category new ticket channels go under; none means top level.
+    pub category_id: Option<u64>,
+    /// Where open/close notices go.
+    pub log_channel_id: Option<u64>,
+    /// How many tickets one member may have open at once (1–10).
+    pub max_open: u8,
+}
+
+/// What `/setup` sets; `None` keeps a field as it was (or its default on first setup).
+#[derive(Debug, Clone, Default)]
+pub struct SettingsUpdate {
+    /// Required on every `/setup`.
+    pub staff_role_id: u64,
+    /// New category, if given.
+    pub category_id: Option<u64>,
+    /// New log channel, if given.
+    pub log_channel_id: Option<u64>,
+    /// New limit, if given.
+    pub max_open: Option<u8>,
+}
+
+/// One blacklisted member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlacklistEntry {
+    /// The member.
+    pub user_id: u64,
+    /// Why, as the admin wrote it.
+    pub reason: Option<String>,
+    /// The admin who added them.
+    pub added_by: u64,
+    /// When, unix ms.
+    pub added_at: i64,
+}
+
+pub(super) fn settings_from_row<R>(row: &R) -> Result<GuildSettings, sqlx::Error>
+where
+    R: Row,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(GuildSettings {
+        guild_id: unsf(row.try_get("guild_id")?),
+        staff_role_id: unsf(row.try_get("staff_role_id")?),
+        category_id: row.try_get::<Option<i64>, _>("category_id")?.map(unsf),
+        log_channel_id: row.try_get::<Option<i64>, _>("log_channel_id")?.map(unsf),
+        max_open: row.try_get::<i64, _>("max_open")?.clamp(1, 10) as u8,
+    })
+}
+
+macro_rules! settings_columns {
+    () => {
+        "guild_id, staff_role_id, category_id, log_channel_id, max_open"
+    };
+}
+
+impl Store {
+    /// The server's settings, or `None` before `/setup`.
+    pub async fn guild_settings(&self, guild_id: u64) -> Result<Option<GuildSettings>, StoreError> {
+        let sql = concat!("SELECT ", settings_columns!(), " FROM guild_settings WHERE guild_id = $1");
+        on_db!(self, pool => {
+            let row = sqlx::query(sql).bind(sf(guild_id)).fetch_optional(pool).await?;
+            Ok(row.as_ref().map(settings_from_row).transpose()?)
+        })
+    }
+
+    /// Creates or updates the server's settings and returns them as they now are.
+    pub async fn save_settings(
+        &self,
+        guild_id: u64,
+        update: &SettingsUpdate,
+    ) -> Result<GuildSettings, StoreError> {
+        let sql = concat!("INSERT INTO guild_settings (guild_id, staff_role_id, category_id, log_channel_id, max_open, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, COALESCE($5, 1), $6, $6) \
+             ON CONFLICT (guild_id) DO UPDATE SET \
+               staff_role_id = excluded.staff_role_id, \
+               category_id = COALESCE(excluded.category_id, guild_settings.category_id), \
+               log_channel_id = COALESCE(excluded.log_channel_id, guild_settings.log_channel_id), \
+               max_open = COALESCE($5, guild_settings.max_open), \
+               updated_at = excluded.updated_at \
+             RETURNING ", settings_columns!(), "");
+        on_db!(self, pool => {
+            let row = sqlx::query(sql)
+                .bind(sf(guild_id))
+                .bind(sf(update.staff_role_id))
+                .bind(update.category_id.map(sf))
+                .bind(update.log_channel_id.map(sf))
+                .bind(update.max_open.map(i64::from))
+                .bind(now_ms())
+                .fetch_one(pool)
+                .await?;
+            Ok(settings_from_row(&row)?)
+        })
+    }
+
+    /// Records a new panel (before its message is posted) and returns its id.
+    pub async fn create_panel(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        title: &str,
+        description: &str,
+        button_label: &str,
+        created_by: u64,
+    ) -> Result<i64, StoreError> {
+        const SQL: &str = "INSERT INTO panels (guild_id, channel_id, title, description, button_label, created_by, created_at) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+        on_db!(self, pool => {
+            let id: i64 = sqlx::query_scalar(SQL)
+                .bind(sf(guild_id))
+                .bind(sf(channel_id))
+                .bind(title)
+                .bind(description)
+                .bind(button_label)
+                .bind(sf(created_by))
+                .bind(now_ms())
+                .fetch_one(pool)
+                .await?;
+            Ok(id)
+        })
+    }
+
+    /// Remembers which message shows the panel.
+    pub async fn set_panel_message(&self, panel_id: i64, message_id: u64) -> Result<(), StoreError> {
+        on_db!(self, pool => {
+            sqlx::query("UPDATE panels SET message_id = $1 WHERE id = $2")
+                .bind(sf(message_id))
+                .bind(panel_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets a panel whose message could not be posted.
+    pub async fn delete_panel(&self, panel_id: i64) -> Result<(), StoreError> {
+        on_db!(self, pool => {
+            sqlx::query("DELETE FROM panels WHERE id = $1").bind(panel_id).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Whether a panel with this id exists in this server.
+    pub async fn panel_exists(&self, guild_id: u64, panel_id: i64) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM panels WHERE id = $1 AND guild_id = $2")
+                .bind(panel_id)
+                .bind(sf(guild_id))
+                .fetch_optional(pool)
+                .await?;
+            Ok(found.is_some())
+        })
+    }
+
+    /// Blacklists a member; returns `false` if they already were.
+    pub async fn blacklist_add(
+        &self,
+        guild_id: u64,
+        user_id: u64,
+        reason: Option<&str>,
+        added_by: u64,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO blacklist (guild_id, user_id, reason, added_by, added_at) VALUES ($1, $2, $3, $4, $5) \
+                           ON CONFLICT (guild_id, user_id) DO NOTHING";
+        on_db!(self, pool => {
+            let done = sqlx::query(SQL)
+                .bind(sf(guild_id))
+                .bind(sf(user_id))
+                .bind(reason)
+                .bind(sf(added_by))
+                .bind(now_ms())
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Lifts a blacklisting; returns `false` if the member was not blacklisted.
+    pub async fn blacklist_remove(&self, guild_id: u64, user_id: u64) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let done = sqlx::query("DELETE FROM blacklist WHERE guild_id = $1 AND user_id = $2")
+                .bind(sf(guild_id))
+                .bind(sf(user_id))
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// The server's blacklist, oldest first.
+    pub async fn blacklist(&self, guild_id: u64) -> Result<Vec<BlacklistEntry>, StoreError> {
+        const SQL: &str = "SELECT user_id, reason, added_by, added_at FROM blacklist WHERE guild_id = $1 ORDER BY added_at, user_id";
+        on_db!(self, pool => {
+            let rows = sqlx::query(SQL).bind(sf(guild_id)).fetch_all(pool).await?;
+            let mut entries = Vec::with_capacity(rows.len());
+            for row in &rows {
+                entries.push(BlacklistEntry {
+                    user_id: unsf(row.try_get("user_id")?),
+                    reason: row.try_get("reason")?,
+                    added_by: unsf(row.try_get("added_by")?),
+                    added_at: row.try_get("added_at")?,
+                });
+            }
+            Ok(entries)
+        })
+    }
+}
