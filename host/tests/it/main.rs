@@ -1,0 +1,14 @@
+//! Tessera's integration tests: one binary, so it links once.
+//!
+//! - `db`: a fresh SQLite file or PostgreSQL database per test.
+//! - `app`: `spawn_app()` — the Discord emulator, a fresh database and the real bot.
+//! - `store`: the store suite, on both backends.
+//! - `bot_*`: every command, refusal and failure path through the emulator, on both backends.
+
+mod app;
+mod bot_failures;
+mod bot_setup;
+mod bot_tickets;
+mod cli;
+mod db;
+mod store;
