@@ -10,7 +10,14 @@ use crate::startup::{open_store, shutdown_signal, Application, StartupError};
 
 /// Tessera: a Discord ticket bot with sandboxed integrations.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    after_help = "Settings come from tessera.toml (or --config) and TESSERA_* environment variables:\n  \
+                  TESSERA_DISCORD_TOKEN (required for run), TESSERA_DISCORD_API_BASE, TESSERA_DATABASE_URL,\n  \
+                  TESSERA_DATABASE_MAX_CONNECTIONS, TESSERA_DATA_DIR, TESSERA_LOG. See README.md."
+)]
 pub struct Cli {
     /// TOML configuration file (default: ./tessera.toml if it exists). Environment variables
     /// TESSERA_* override it.

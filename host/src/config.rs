@@ -110,7 +110,10 @@ impl Settings {
                 })
             }
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
-            None => figment = figment.merge(Toml::file_exact("tessera.toml")),
+            None if Path::new("tessera.toml").is_file() => {
+                figment = figment.merge(Toml::file_exact("tessera.toml"))
+            }
+            None => {}
         }
         let env = Env::prefixed("TESSERA_")
             .filter_map(|key| {
