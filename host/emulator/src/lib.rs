@@ -1,0 +1,849 @@
+//! A local Discord emulator (REST + gateway on 127.0.0.1) for Tessera's tests.
+//!
+//! The bot under test runs the real serenity 0.12.5 client with `discord.api_base` set to
+//! [`Emulator::base_url`]. The emulator serves the REST routes the bot uses under `/api/v10`,
+//! a JSON-text gateway at `/gateway`, records every request, validates every request body and
+//! every response it produces against Discord's own OpenAPI description
+//! (`/work/shared/discord/openapi.json`) and lets tests inject interactions and failures.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::time::Duration;
+//! use tessera_discord_emulator::{Emulator, GuildSpec, MemberSpec};
+//! let emu = Emulator::start().await?;
+//! let guild = emu.add_guild(GuildSpec::new("Support", 42));
+//! let general = emu.add_channel(guild, "general", 0, None);
+//! // … start the bot with api_base = emu.base_url(), token = emu.bot_token() …
+//! emu.wait_for_ready(Duration::from_secs(10)).await?;
+//! let alice = MemberSpec::new(7, "alice");
+//! let i = emu.send_command(guild, general, &alice, "ticket", serde_json::json!([])).await;
+//! let reply = emu.wait_for_reply(&i, Duration::from_secs(5)).await?;
+//! assert_eq!(reply["flags"], 64);
+//! assert!(emu.violations().is_empty());
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - `lib.rs` — the public API: [`Emulator`], [`GuildSpec`], [`MemberSpec`], [`InteractionRef`],
+//!   [`RecordedRequest`]; test-side injection, waits and assertions.
+//! - `state.rs` — the shared, mutex'd state (guilds, roles, channels, messages, interactions,
+//!   gateway sessions, request log, violations, failure rules) and gateway dispatch.
+//! - `rest.rs` — the REST router: auth, failure injection, OpenAPI validation, recording, and
+//!   every emulated route.
+//! - `gateway.rs` — the websocket gateway: HELLO, heartbeats, IDENTIFY → READY + GUILD_CREATE,
+//!   RESUME refusal.
+//! - `openapi.rs` — loading Discord's OpenAPI spec and the JSON Schema validator.
+//! - `payloads.rs` — complete Discord JSON objects (users, roles, guilds, channels, messages,
+//!   interactions) that serenity deserializes and the spec accepts.
+//! - `ids.rs` — snowflakes, timestamps and interaction tokens.
+
+#![recursion_limit = "256"]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod gateway;
+mod ids;
+pub mod openapi;
+mod payloads;
+mod rest;
+mod state;
+
+use state::{FailRule, InteractionRec, RoleRec, Shared};
+
+/// The emulated application's id (also the bot user's id, as on Discord).
+pub const APPLICATION_ID: u64 = 900_000_000_000_000_001;
+
+/// VIEW_CHANNEL.
+pub const VIEW_CHANNEL: u64 = 0x400;
+/// SEND_MESSAGES.
+pub const SEND_MESSAGES: u64 = 0x800;
+/// ADMINISTRATOR.
+pub const ADMINISTRATOR: u64 = 0x8;
+/// MANAGE_CHANNELS.
+pub const MANAGE_CHANNELS: u64 = 0x10;
+/// MANAGE_GUILD.
+pub const MANAGE_GUILD: u64 = 0x20;
+/// MANAGE_ROLES.
+pub const MANAGE_ROLES: u64 = 0x1000_0000;
+
+/// Permissions of the @everyone role of an emulated guild: view, send, read history,
+/// add reactions, embed links, attach files, use application commands.
+pub const EVERYONE_PERMISSIONS: u64 =
+    0x400 | 0x800 | 0x1_0000 | 0x40 | 0x4000 | 0x8000 | 0x8000_0000;
+
+/// How often waits poll the state.
+const POLL: Duration = Duration::from_millis(10);
+
+/// A guild to add with [`Emulator::add_guild`].
+#[derive(Clone, Debug)]
+pub struct GuildSpec {
+    /// Guild name.
+    pub name: String,
+    /// The owner's user id.
+    pub owner_id: u64,
+}
+
+impl GuildSpec {
+    /// A guild named `name` owned by `owner_id`.
+    pub fn new(name: &str, owner_id: u64) -> GuildSpec {
+        GuildSpec {
+            name: name.to_owned(),
+            owner_id,
+        }
+    }
+}
+
+impl Default for GuildSpec {
+    fn default() -> Self {
+        GuildSpec::new("Test Guild", 100_000_000_000_000_001)
+    }
+}
+
+/// A guild member (or, for DMs, just a user) who triggers interactions.
+#[derive(Clone, Debug)]
+pub struct MemberSpec {
+    /// User id.
+    pub user_id: u64,
+    /// Username.
+    pub username: String,
+    /// Role ids (without @everyone).
+    pub roles: Vec<u64>,
+    /// Resolved permissions in the channel (sent as `member.permissions`).
+    pub permissions: u64,
+}
+
+impl MemberSpec {
+    /// A member with no roles and VIEW_CHANNEL | SEND_MESSAGES.
+    pub fn new(user_id: u64, username: &str) -> MemberSpec {
+        MemberSpec {
+            user_id,
+            username: username.to_owned(),
+            roles: Vec::new(),
+            permissions: VIEW_CHANNEL | SEND_MESSAGES,
+        }
+    }
+
+    /// Replaces the roles.
+    #[must_use]
+    pub fn with_roles(mut self, roles: impl IntoIterator<Item = u64>) -> MemberSpec {
+        self.roles = roles.into_iter().collect();
+        self
+    }
+
+    /// Replaces the permissions.
+    #[must_use]
+    pub fn with_permissions(mut self, permissions: u64) -> MemberSpec {
+        self.permissions = permissions;
+        self
+    }
+}
+
+/// An injected interaction.
+#[derive(Clone, Debug)]
+pub struct InteractionRef {
+    /// Interaction id.
+    pub id: u64,
+    /// Interaction token.
+    pub token: String,
+}
+
+/// One REST request the bot made.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// Upper-case method.
+    pub method: String,
+    /// Path without `/api/v10` and without the query.
+    pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
+    /// The JSON body (for multipart: the `payload_json` part).
+    pub body: Option<Value>,
+    /// The status the emulator answered.
+    pub status: u16,
+    /// The `X-Audit-Log-Reason` header (percent-decoded).
+    pub reason: Option<String>,
+}
+
+/// A running emulator. Cheap to clone; all clones share state. The server stops when the tokio
+/// runtime that started it shuts down.
+#[derive(Clone, Debug)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+impl Emulator {
+    /// Binds REST + gateway on 127.0.0.1:0 and starts serving.
+    pub async fn start() -> anyhow::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared::new(port));
+        // Parse the spec now rather than inside the first request.
+        let spec = tokio::task::spawn_blocking(|| openapi::spec().map(|_| ())).await?;
+        if let Err(e) = spec {
+            shared.lock().violations.push(format!(
+                "OpenAPI spec unavailable, nothing is validated: {e}"
+            ));
+        }
+        let app = axum::Router::new()
+            .route("/gateway", axum::routing::get(gateway::upgrade))
+            .fallback(rest::handle)
+            .with_state(shared.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("discord emulator server stopped: {e}");
+            }
+        });
+        Ok(Emulator { shared })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.shared.port)
+    }
+
+    /// `ws://127.0.0.1:PORT/gateway`.
+    pub fn gateway_url(&self) -> String {
+        self.shared.gateway_url()
+    }
+
+    /// The application id.
+    pub fn application_id(&self) -> u64 {
+        self.shared.app_id
+    }
+
+    /// The bot user's id (= application id).
+    pub fn bot_user_id(&self) -> u64 {
+        self.shared.app_id
+    }
+
+    /// The token REST expects as `Authorization: Bot <token>`.
+    pub fn bot_token(&self) -> String {
+        self.shared.token.clone()
+    }
+
+    /// Adds a guild with an @everyone role (id = guild id) and dispatches GUILD_CREATE.
+    pub fn add_guild(&self, spec: GuildSpec) -> u64 {
+        let id = self.shared.ids.next();
+        let mut inner = self.shared.lock();
+        inner.guilds.insert(
+            id,
+            state::GuildRec {
+                id,
+                name: spec.name,
+                owner_id: spec.owner_id,
+                joined_at: ids::now_iso(),
+            },
+        );
+        inner.roles.insert(
+            id,
+            RoleRec {
+                id,
+                guild_id: id,
+                name: "@everyone".into(),
+                permissions: EVERYONE_PERMISSIONS,
+                position: 0,
+            },
+        );
+        if let Some(g) = inner.guild_create(&self.shared, id) {
+            inner.dispatch("GUILD_CREATE", &g);
+        }
+        id
+    }
+
+    /// Removes a guild (with its channels, roles and messages) and dispatches GUILD_DELETE.
+    pub fn remove_guild(&self, guild_id: u64) {
+        let mut inner = self.shared.lock();
+        inner.guilds.remove(&guild_id);
+        inner.roles.retain(|_, r| r.guild_id != guild_id);
+        let gid = guild_id.to_string();
+        let gone: Vec<u64> = inner
+            .channels
+            .iter()
+            .filter(|(_, c)| c.get("guild_id").and_then(Value::as_str) == Some(gid.as_str()))
+            .map(|(id, _)| *id)
+            .collect();
+        for c in &gone {
+            inner.channels.remove(c);
+        }
+        inner.messages.retain(|_, m| {
+            !gone.iter().any(|c| {
+                m.get("channel_id").and_then(Value::as_str) == Some(c.to_string().as_str())
+            })
+        });
+        inner.dispatch("GUILD_DELETE", &json!({"id": gid, "unavailable": false}));
+    }
+
+    /// Creates a channel in emulator state (dispatching CHANNEL_CREATE). `kind`: 0 text,
+    /// 2 voice, 4 category, 5 announcement.
+    pub fn add_channel(&self, guild_id: u64, name: &str, kind: u8, parent_id: Option<u64>) -> u64 {
+        let id = self.shared.ids.next();
+        let mut inner = self.shared.lock();
+        let position = inner.guild_channels(guild_id).len() as u64;
+        let c = payloads::channel(id, guild_id, name, kind, parent_id, position);
+        inner.channels.insert(id, c.clone());
+        inner.dispatch("CHANNEL_CREATE", &c);
+        id
+    }
+
+    /// Creates a role (dispatching GUILD_ROLE_CREATE).
+    pub fn add_role(&self, guild_id: u64, name: &str, permissions: u64) -> u64 {
+        let id = self.shared.ids.next();
+        let mut inner = self.shared.lock();
+        let position = inner
+            .roles
+            .values()
+            .filter(|r| r.guild_id == guild_id)
+            .count() as u64;
+        let r = RoleRec {
+            id,
+            guild_id,
+            name: name.to_owned(),
+            permissions,
+            position,
+        };
+        let payload = json!({"guild_id": guild_id.to_string(), "role": payloads::role(&r)});
+        inner.roles.insert(id, r);
+        inner.dispatch("GUILD_ROLE_CREATE", &payload);
+        id
+    }
+
+    /// Injects a slash command used by `member` in `channel_id` of `guild_id`.
+    pub async fn send_command(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        member: &MemberSpec,
+        name: &str,
+        options: Value,
+    ) -> InteractionRef {
+        self.inject_command(Some(guild_id), channel_id, member, name, options)
+    }
+
+    /// Injects a slash command used in a DM with `user`.
+    pub async fn send_dm_command(
+        &self,
+        user: &MemberSpec,
+        name: &str,
+        options: Value,
+    ) -> InteractionRef {
+        let channel_id = {
+            let mut inner = self.shared.lock();
+            match inner.dm_channels.get(&user.user_id) {
+                Some(id) => *id,
+                None => {
+                    let id = self.shared.ids.next();
+                    inner.dm_channels.insert(user.user_id, id);
+                    inner.channels.insert(
+                        id,
+                        json!({
+                            "id": id.to_string(),
+                            "type": 1,
+                            "last_message_id": null,
+                            "flags": 0,
+                            "recipients": [payloads::user(user.user_id, &user.username, false)],
+                        }),
+                    );
+                    id
+                }
+            }
+        };
+        self.inject_command(None, channel_id, user, name, options)
+    }
+
+    fn inject_command(
+        &self,
+        guild_id: Option<u64>,
+        channel_id: u64,
+        member: &MemberSpec,
+        name: &str,
+        options: Value,
+    ) -> InteractionRef {
+        let id = self.shared.ids.next();
+        let token = ids::token(id);
+        let mut inner = self.shared.lock();
+        inner.remember_member(guild_id, member);
+        let registered = guild_id
+            .and_then(|g| inner.guild_commands.get(&g))
+            .into_iter()
+            .flatten()
+            .chain(inner.commands.iter())
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+            .and_then(|c| c.get("id").and_then(Value::as_str))
+            .map(str::to_owned);
+        let command_id = registered.unwrap_or_else(|| self.shared.ids.next().to_string());
+        let options = if options.is_null() {
+            json!([])
+        } else {
+            options
+        };
+        let mut data = json!({
+            "id": command_id,
+            "name": name,
+            "type": 1,
+            "options": options,
+        });
+        let resolved = resolve_options(&inner, guild_id, &data["options"]);
+        if !resolved.as_object().is_some_and(serde_json::Map::is_empty) {
+            data["resolved"] = resolved;
+        }
+        if let Some(g) = guild_id {
+            data["guild_id"] = json!(g.to_string());
+        }
+        let payload = build_interaction(
+            &self.shared,
+            &inner,
+            id,
+            &token,
+            2,
+            guild_id,
+            channel_id,
+            member,
+            data,
+            None,
+        );
+        inner.interactions.insert(
+            id,
+            InteractionRec {
+                id,
+                token: token.clone(),
+                kind: 2,
+                channel_id,
+                message_id: None,
+                callback: None,
+                original: None,
+                followups: Vec::new(),
+                last_answer: None,
+            },
+        );
+        inner.dispatch("INTERACTION_CREATE", &payload);
+        InteractionRef { id, token }
+    }
+
+    /// Injects a button click (component_type 2) on a stored message.
+    ///
+    /// # Panics
+    /// If the message is not stored in that channel, or has no button with `custom_id`
+    /// (a user cannot click a button that does not exist; use [`Emulator::dispatch_raw`] to
+    /// send something impossible on purpose).
+    pub async fn click_button(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        message_id: u64,
+        member: &MemberSpec,
+        custom_id: &str,
+    ) -> InteractionRef {
+        let id = self.shared.ids.next();
+        let token = ids::token(id);
+        let mut inner = self.shared.lock();
+        let Some(message) = inner
+            .messages
+            .get(&message_id)
+            .filter(|m| m["channel_id"] == json!(channel_id.to_string()))
+            .cloned()
+        else {
+            let here: Vec<String> = inner
+                .messages
+                .values()
+                .filter(|m| m["channel_id"] == json!(channel_id.to_string()))
+                .map(|m| format!("{} {:?}", m["id"], m["content"]))
+                .collect();
+            panic!("click_button: no message {message_id} in channel {channel_id}; messages there: {here:?}");
+        };
+        let mut custom_ids = Vec::new();
+        collect_custom_ids(&message["components"], &mut custom_ids);
+        assert!(
+            custom_ids.iter().any(|c| c == custom_id),
+            "click_button: message {message_id} has no component with custom_id {custom_id:?}; it has {custom_ids:?}"
+        );
+        inner.remember_member(Some(guild_id), member);
+        let data = json!({"custom_id": custom_id, "component_type": 2});
+        let mut message = message;
+        message["guild_id"] = json!(guild_id.to_string());
+        let payload = build_interaction(
+            &self.shared,
+            &inner,
+            id,
+            &token,
+            3,
+            Some(guild_id),
+            channel_id,
+            member,
+            data,
+            Some(message),
+        );
+        inner.interactions.insert(
+            id,
+            InteractionRec {
+                id,
+                token: token.clone(),
+                kind: 3,
+                channel_id,
+                message_id: Some(message_id),
+                callback: None,
+                original: None,
+                followups: Vec::new(),
+                last_answer: None,
+            },
+        );
+        inner.dispatch("INTERACTION_CREATE", &payload);
+        InteractionRef { id, token }
+    }
+
+    /// Dispatches an arbitrary event to every identified session.
+    pub async fn dispatch_raw(&self, event_name: &str, data: Value) {
+        self.shared.lock().dispatch(event_name, &data);
+    }
+
+    /// Waits until a gateway session has identified and received READY + GUILD_CREATEs.
+    pub async fn wait_for_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let inner = self.shared.lock();
+                if inner
+                    .sessions
+                    .values()
+                    .any(|s| s.identified && s.ready_sent)
+                {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    let gateway_requests: Vec<String> = inner
+                        .requests
+                        .iter()
+                        .map(|r| format!("{} {} → {}", r.method, r.path, r.status))
+                        .collect();
+                    anyhow::bail!(
+                        "no gateway session became ready within {timeout:?}; gateway log: {:?}; REST requests: {:?}",
+                        inner.gateway_log,
+                        gateway_requests
+                    );
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// How many IDENTIFYs the gateway received so far.
+    pub fn identify_count(&self) -> usize {
+        self.shared.lock().identify_count
+    }
+
+    /// Every REST request so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Waits until some recorded request matches `pred`.
+    pub async fn wait_for_request(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&RecordedRequest) -> bool,
+    ) -> anyhow::Result<RecordedRequest> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let inner = self.shared.lock();
+                if let Some(r) = inner.requests.iter().find(|r| pred(r)) {
+                    return Ok(r.clone());
+                }
+                if Instant::now() >= deadline {
+                    anyhow::bail!(
+                        "no matching request within {timeout:?}; recorded requests:\n{}",
+                        describe_requests(&inner.requests)
+                    );
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The interaction's initial callback body, if any.
+    pub fn interaction_callback(&self, i: &InteractionRef) -> Option<Value> {
+        self.shared
+            .lock()
+            .interactions
+            .get(&i.id)
+            .and_then(|r| r.callback.clone())
+    }
+
+    /// Waits for the interaction's final visible answer (see the crate docs of the fields):
+    /// a complete message object (with `content`, `flags`, `components`, `embeds`, …) plus
+    /// `callback_type` (4, 7, 5 or 6). After a deferral (5/6) the deferral's flags are OR'ed in.
+    pub async fn wait_for_reply(
+        &self,
+        i: &InteractionRef,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let inner = self.shared.lock();
+                let Some(rec) = inner.interactions.get(&i.id) else {
+                    anyhow::bail!("interaction {} was never injected", i.id);
+                };
+                if let Some(answer) = reply_of(&inner, rec) {
+                    return Ok(answer);
+                }
+                if Instant::now() >= deadline {
+                    let mentioning: Vec<&RecordedRequest> = inner
+                        .requests
+                        .iter()
+                        .filter(|r| r.path.contains(&i.token) || r.path.contains(&i.id.to_string()))
+                        .collect();
+                    anyhow::bail!(
+                        "interaction {} got no final answer within {timeout:?}; callback: {}; requests for it: {mentioning:?}; all requests:\n{}",
+                        i.id,
+                        rec.callback.as_ref().map_or("none".to_owned(), Value::to_string),
+                        describe_requests(&inner.requests)
+                    );
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The current channel object, `None` if deleted or unknown.
+    pub fn channel(&self, id: u64) -> Option<Value> {
+        self.shared.lock().channels.get(&id).cloned()
+    }
+
+    /// Live channels of a guild.
+    pub fn channels_in_guild(&self, guild_id: u64) -> Vec<Value> {
+        self.shared.lock().guild_channels(guild_id)
+    }
+
+    /// Messages the bot posted in a channel (current state after edits; ephemeral interaction
+    /// responses, which only their user sees, are left out), oldest first.
+    pub fn messages_in(&self, channel_id: u64) -> Vec<Value> {
+        let cid = json!(channel_id.to_string());
+        self.shared
+            .lock()
+            .messages
+            .values()
+            .filter(|m| m["channel_id"] == cid && m["flags"].as_u64().unwrap_or(0) & 64 == 0)
+            .cloned()
+            .collect()
+    }
+
+    /// Global commands as last registered.
+    pub fn global_commands(&self) -> Vec<Value> {
+        self.shared.lock().commands.clone()
+    }
+
+    /// Guild commands of `guild_id` as last registered.
+    pub fn guild_commands(&self, guild_id: u64) -> Vec<Value> {
+        self.shared
+            .lock()
+            .guild_commands
+            .get(&guild_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every violation so far (OpenAPI request/response mismatches, unemulated routes, …).
+    pub fn violations(&self) -> Vec<String> {
+        self.shared.lock().violations.clone()
+    }
+
+    /// The next `times` requests matching `method` + `path_pattern` (segments literal or `*`,
+    /// relative to /api/v10) answer `status`.
+    pub fn fail(&self, method: &str, path_pattern: &str, status: u16, times: usize) {
+        self.shared.lock().failures.push(FailRule {
+            method: method.to_ascii_uppercase(),
+            pattern: path_pattern
+                .trim_matches('/')
+                .split('/')
+                .map(str::to_owned)
+                .collect(),
+            status,
+            remaining: times,
+        });
+    }
+}
+
+fn describe_requests(requests: &[RecordedRequest]) -> String {
+    if requests.is_empty() {
+        return "  (none)".to_owned();
+    }
+    requests
+        .iter()
+        .map(|r| format!("  {} {} → {}", r.method, r.path, r.status))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn collect_custom_ids(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| collect_custom_ids(i, out)),
+        Value::Object(o) => {
+            if let Some(c) = o.get("custom_id").and_then(Value::as_str) {
+                out.push(c.to_owned());
+            }
+            for key in ["components", "accessory"] {
+                if let Some(child) = o.get(key) {
+                    collect_custom_ids(child, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The final answer of an interaction, if there is one yet.
+fn reply_of(inner: &state::Inner, rec: &InteractionRec) -> Option<Value> {
+    let callback = rec.callback.as_ref()?;
+    let kind = callback.get("type").and_then(Value::as_u64)?;
+    let (message_id, extra_flags) = match kind {
+        4 => (rec.original?, 0),
+        7 => (rec.message_id?, 0),
+        5 | 6 => (
+            rec.last_answer?,
+            callback
+                .pointer("/data/flags")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                & 64,
+        ),
+        _ => return None,
+    };
+    let mut m = inner.messages.get(&message_id)?.clone();
+    let flags = m["flags"].as_u64().unwrap_or(0) | extra_flags;
+    m["flags"] = json!(flags);
+    m["callback_type"] = json!(kind);
+    Some(m)
+}
+
+/// `data.resolved` for user (6), channel (7), role (8) and mentionable (9) options.
+fn resolve_options(inner: &state::Inner, guild_id: Option<u64>, options: &Value) -> Value {
+    let mut users = BTreeMap::new();
+    let mut members = BTreeMap::new();
+    let mut channels = BTreeMap::new();
+    let mut roles = BTreeMap::new();
+    let mut stack: Vec<&Value> = options
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    while let Some(opt) = stack.pop() {
+        if let Some(children) = opt.get("options").and_then(Value::as_array) {
+            stack.extend(children);
+        }
+        let kind = opt.get("type").and_then(Value::as_u64).unwrap_or(0);
+        let Some(id) = opt
+            .get("value")
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let is_role = inner.roles.contains_key(&id);
+        if kind == 6 || (kind == 9 && !is_role) {
+            let spec = inner
+                .users
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| MemberSpec::new(id, &format!("user{id}")));
+            users.insert(id.to_string(), payloads::user(id, &spec.username, false));
+            if let Some(g) = guild_id.and_then(|g| inner.guilds.get(&g)) {
+                let mut m = payloads::member(&spec, &g.joined_at);
+                if let Some(o) = m.as_object_mut() {
+                    o.remove("user");
+                }
+                members.insert(id.to_string(), m);
+            }
+        } else if kind == 7 {
+            if let Some(c) = inner.channels.get(&id) {
+                channels.insert(
+                    id.to_string(),
+                    json!({
+                        "id": c["id"], "name": c["name"], "type": c["type"],
+                        "parent_id": c.get("parent_id").cloned().unwrap_or(Value::Null),
+                        "permissions": "2248473465835073",
+                    }),
+                );
+            }
+        } else if kind == 8 || kind == 9 {
+            if let Some(r) = inner.roles.get(&id) {
+                roles.insert(id.to_string(), payloads::role(r));
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (key, map) in [
+        ("users", users),
+        ("members", members),
+        ("channels", channels),
+        ("roles", roles),
+    ] {
+        if !map.is_empty() {
+            out.insert(key.into(), json!(map));
+        }
+    }
+    Value::Object(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_interaction(
+    shared: &Shared,
+    inner: &state::Inner,
+    id: u64,
+    token: &str,
+    kind: u8,
+    guild_id: Option<u64>,
+    channel_id: u64,
+    member: &MemberSpec,
+    data: Value,
+    message: Option<Value>,
+) -> Value {
+    let channel = match inner.channels.get(&channel_id) {
+        Some(c) => {
+            let mut p =
+                json!({"id": c["id"], "type": c["type"], "permissions": "2248473465835073"});
+            if let Some(name) = c.get("name") {
+                p["name"] = name.clone();
+            }
+            if let Some(parent) = c.get("parent_id") {
+                p["parent_id"] = parent.clone();
+            }
+            if let Some(g) = c.get("guild_id") {
+                p["guild_id"] = g.clone();
+            }
+            p
+        }
+        None => {
+            json!({"id": channel_id.to_string(), "type": if guild_id.is_some() { 0 } else { 1 }})
+        }
+    };
+    let guild = guild_id.map(|g| {
+        let joined = inner
+            .guilds
+            .get(&g)
+            .map_or_else(ids::now_iso, |g| g.joined_at.clone());
+        (g, payloads::member(member, &joined))
+    });
+    payloads::interaction(payloads::InteractionBase {
+        id,
+        application_id: shared.app_id,
+        kind,
+        token: token.to_owned(),
+        channel_id,
+        channel,
+        guild,
+        user: payloads::user(member.user_id, &member.username, false),
+        data,
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests;
