@@ -495,6 +495,25 @@ impl Emulator {
         InteractionRef { id, token }
     }
 
+    /// Stores a message as if the bot had posted it earlier (e.g. a panel from an older
+    /// version of the bot, whose buttons the current one may not know). `body` is a
+    /// MessageCreateRequest-like object (`content`, `embeds`, `components`). Returns its id.
+    pub fn add_bot_message(&self, channel_id: u64, body: Value) -> u64 {
+        let id = self.shared.ids.next();
+        let msg = payloads::message(payloads::NewMessage {
+            id,
+            channel_id,
+            author: self.shared.bot_user(),
+            body: &body,
+            kind: 0,
+            webhook_id: None,
+            application_id: None,
+            timestamp: ids::now_iso(),
+        });
+        self.shared.lock().messages.insert(id, msg);
+        id
+    }
+
     /// Dispatches an arbitrary event to every identified session.
     pub async fn dispatch_raw(&self, event_name: &str, data: Value) {
         self.shared.lock().dispatch(event_name, &data);
