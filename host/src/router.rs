@@ -15,6 +15,7 @@ use crate::commands;
 use crate::invocation::Invocation;
 use crate::lifecycle;
 use crate::reply::{internal_error, AfterReply, Reply};
+use crate::store::TicketStatus;
 
 /// The `custom_id`s of Tessera's buttons. They are part of posted messages, so they must stay stable.
 pub mod ids {
@@ -145,7 +146,7 @@ async fn button(
         let Some(ticket) = bot.store.ticket(ticket_id).await? else {
             return Ok(Reply::text(GONE));
         };
-        if ticket.guild_id != guild_id.get() {
+        if ticket.guild_id != guild_id.get() || ticket.status != TicketStatus::Open {
             return Ok(Reply::text(GONE));
         }
         let Some(settings) = bot.store.guild_settings(ticket.guild_id).await? else {
