@@ -687,6 +687,26 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// The next `times` requests matching method + path pattern are answered only after
+    /// `delay` (a slow Discord), e.g. to catch the bot with an interaction in flight.
+    pub fn delay(&self, method: &str, path_pattern: &str, delay: Duration, times: usize) {
+        self.shared.lock().delays.push((
+            FailRule {
+                method: method.to_ascii_uppercase(),
+                pattern: path_pattern
+                    .trim_matches('/')
+                    .split('/')
+                    .map(str::to_owned)
+                    .collect(),
+                status: 0,
+                remaining: times,
+            },
+            delay,
+        ));
+    }
+}
+
 fn describe_requests(requests: &[RecordedRequest]) -> String {
     if requests.is_empty() {
         return "  (none)".to_owned();

@@ -84,6 +84,21 @@ pub async fn handle(
         .get("x-audit-log-reason")
         .and_then(|v| v.to_str().ok())
         .map(percent_decode);
+    // Slow-route injection: sleep before answering, without holding the state lock.
+    let delay = {
+        let mut inner = shared.lock();
+        inner
+            .delays
+            .iter_mut()
+            .find(|(r, _)| r.matches(&method, &path))
+            .map(|(rule, delay)| {
+                rule.remaining -= 1;
+                *delay
+            })
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -131,6 +131,8 @@ pub struct Inner {
     pub violations: Vec<String>,
     /// Failure-injection rules.
     pub failures: Vec<FailRule>,
+    /// Slow-route rules: (rule, delay). The rule's `status` is unused.
+    pub delays: Vec<(FailRule, std::time::Duration)>,
     /// Gateway sessions by connection number.
     pub sessions: BTreeMap<u64, Session>,
     /// How many IDENTIFYs were received.

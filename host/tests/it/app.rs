@@ -44,7 +44,7 @@ pub struct TestApp {
     pub category: u64,
     pub log_channel: u64,
     pub lobby: u64,
-    db: TestDb,
+    pub db: TestDb,
     data_dir: tempfile::TempDir,
     running: Option<Running>,
 }

@@ -77,6 +77,18 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement on this database through its own connection (to break things on purpose).
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connecting");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("executing");
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connecting");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("executing");
+        }
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self) -> Store {
         let store = Store::connect(&self.url, 10).await.expect("connecting");
