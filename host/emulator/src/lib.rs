@@ -77,7 +77,7 @@ pub const EVERYONE_PERMISSIONS: u64 =
     0x400 | 0x800 | 0x1_0000 | 0x40 | 0x4000 | 0x8000 | 0x8000_0000;
 
 /// How often waits poll the state.
-const POLL: Duration = Duration::from_millis(10);
+const POLL: Duration = Duration::from_millis(1);
 
 /// A guild to add with [`Emulator::add_guild`].
 #[derive(Clone, Debug)]
@@ -418,6 +418,8 @@ impl Emulator {
                 original: None,
                 followups: Vec::new(),
                 last_answer: None,
+                dispatched_at: Instant::now(),
+                answered_at: None,
             },
         );
         inner.dispatch("INTERACTION_CREATE", &payload);
@@ -489,6 +491,8 @@ impl Emulator {
                 original: None,
                 followups: Vec::new(),
                 last_answer: None,
+                dispatched_at: Instant::now(),
+                answered_at: None,
             },
         );
         inner.dispatch("INTERACTION_CREATE", &payload);
@@ -626,6 +630,13 @@ impl Emulator {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Bot-side latency: from dispatching the interaction to its latest visible answer.
+    pub fn answer_latency(&self, i: &InteractionRef) -> Option<Duration> {
+        let inner = self.shared.lock();
+        let rec = inner.interactions.get(&i.id)?;
+        Some(rec.answered_at?.duration_since(rec.dispatched_at))
     }
 
     /// The current channel object, `None` if deleted or unknown.

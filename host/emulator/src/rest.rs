@@ -989,6 +989,9 @@ fn interaction_callback(
     }
     if let Some(r) = inner.interactions.get_mut(&iid) {
         r.callback = Some(b.clone());
+        if matches!(b.get("type").and_then(Value::as_u64), Some(4 | 7)) {
+            r.answered_at = Some(std::time::Instant::now());
+        }
         r.original = original;
     }
     let with_response = query.is_some_and(|q| q.split('&').any(|kv| kv == "with_response=true"));
@@ -1058,6 +1061,7 @@ fn webhook(
             if let Some(r) = inner.interactions.get_mut(&rec.id) {
                 r.followups.push(mid);
                 r.last_answer = Some(mid);
+                r.answered_at = Some(std::time::Instant::now());
             }
             ok(msg)
         }
@@ -1085,6 +1089,7 @@ fn webhook(
                     let msg = msg.clone();
                     if let Some(r) = inner.interactions.get_mut(&rec.id) {
                         r.last_answer = Some(mid);
+                r.answered_at = Some(std::time::Instant::now());
                     }
                     ok(msg)
                 }

@@ -59,6 +59,10 @@ pub struct InteractionRec {
     pub followups: Vec<u64>,
     /// Id of the message that was answered last (PATCH @original or follow-up) after a deferral.
     pub last_answer: Option<u64>,
+    /// When INTERACTION_CREATE was dispatched.
+    pub dispatched_at: std::time::Instant,
+    /// When the latest visible answer arrived (a type 4/7 callback, an edit or a follow-up).
+    pub answered_at: Option<std::time::Instant>,
 }
 
 /// A failure-injection rule.
