@@ -43,7 +43,10 @@ impl World {
                 api_base: emu.base_url(),
             },
             database: DatabaseSettings {
-                url: Some(format!("sqlite://{}", dir.path().join("bench.db").display())),
+                url: Some(format!(
+                    "sqlite://{}",
+                    dir.path().join("bench.db").display()
+                )),
                 max_connections: 8,
             },
             data_dir: dir.path().to_owned(),
@@ -62,14 +65,19 @@ impl World {
         ]);
         let i = emu.send_command(guild, lobby, &admin, "setup", setup).await;
         emu.wait_for_reply(&i, WAIT).await.expect("setup answered");
-        let i = emu.send_command(guild, lobby, &admin, "panel", json!([])).await;
+        let i = emu
+            .send_command(guild, lobby, &admin, "panel", json!([]))
+            .await;
         emu.wait_for_reply(&i, WAIT).await.expect("panel answered");
         let panel = emu.messages_in(lobby).pop().expect("a panel");
         let button = panel["components"][0]["components"][0]["custom_id"]
             .as_str()
             .expect("a button")
             .to_owned();
-        let panel = panel["id"].as_str().and_then(|s| s.parse().ok()).expect("an id");
+        let panel = panel["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("an id");
         World {
             emu,
             guild,
@@ -91,7 +99,9 @@ impl World {
             .await;
         let reply = self.emu.wait_for_reply(&i, WAIT).await.expect("answered");
         assert!(
-            reply["content"].as_str().is_some_and(|c| c.contains("Your ticket is open")),
+            reply["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("Your ticket is open")),
             "{reply}"
         );
         self.emu.answer_latency(&i).expect("a latency")
@@ -142,7 +152,9 @@ fn ticket_open(c: &mut Criterion) {
     });
 
     let mut group = c.benchmark_group("ticket_open");
-    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
     group.bench_function("bot_side_latency", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 use serenity::http::Http;
-use serenity::model::prelude::{ChannelId, GuildChannel, GuildId, Member, PartialGuild, Role, RoleId, User, UserId};
+use serenity::model::prelude::{
+    ChannelId, GuildChannel, GuildId, Member, PartialGuild, Role, RoleId, User, UserId,
+};
 
 /// Guilds live 5 minutes.
 pub const GUILD_TTL: Duration = Duration::from_secs(5 * 60);
@@ -65,9 +67,15 @@ impl DiscordCache {
     pub fn forget_guild(&self, guild_id: GuildId) {
         self.guilds.invalidate(&guild_id);
         // `invalidate_entries_if` only fails when closures were not enabled, which `build` does.
-        let _ = self.channels.invalidate_entries_if(move |(g, _), _| *g == guild_id);
-        let _ = self.roles.invalidate_entries_if(move |(g, _), _| *g == guild_id);
-        let _ = self.members.invalidate_entries_if(move |(g, _), _| *g == guild_id);
+        let _ = self
+            .channels
+            .invalidate_entries_if(move |(g, _), _| *g == guild_id);
+        let _ = self
+            .roles
+            .invalidate_entries_if(move |(g, _), _| *g == guild_id);
+        let _ = self
+            .members
+            .invalidate_entries_if(move |(g, _), _| *g == guild_id);
     }
 
     /// A guild channel, from the cache or from Discord. `None` if it is not a channel of `guild_id`.
@@ -84,7 +92,8 @@ impl DiscordCache {
         match channel.guild() {
             Some(channel) if channel.guild_id == guild_id => {
                 let channel = Arc::new(channel);
-                self.channels.insert((guild_id, channel_id), channel.clone());
+                self.channels
+                    .insert((guild_id, channel_id), channel.clone());
                 Ok(Some(channel))
             }
             _ => Ok(None),
@@ -125,7 +134,11 @@ mod tests {
             cache.users.insert(UserId::new(i), Arc::new(user));
         }
         cache.users.run_pending_tasks();
-        assert!(cache.users.entry_count() <= 10, "{}", cache.users.entry_count());
+        assert!(
+            cache.users.entry_count() <= 10,
+            "{}",
+            cache.users.entry_count()
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ pub fn main() -> ExitCode {
         Err(err) => return startup_failure(&StartupError::Config(err)),
     };
     crate::telemetry::init(&settings.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -58,7 +61,10 @@ pub fn main() -> ExitCode {
             Command::Migrate => match open_store(&settings).await {
                 Ok(store) => {
                     store.close().await;
-                    eprintln!("migrations applied to {}", crate::store::redact(&settings.database_url()));
+                    eprintln!(
+                        "migrations applied to {}",
+                        crate::store::redact(&settings.database_url())
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(err) => startup_failure(&StartupError::Database(err)),

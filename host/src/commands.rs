@@ -63,7 +63,10 @@ pub async fn run(
                 Ok(found) => found,
                 Err(reply) => return Ok(reply),
             };
-            in_ticket(bot, http, inv, guild_id, &data.name, &options, &ticket, &settings).await
+            in_ticket(
+                bot, http, inv, guild_id, &data.name, &options, &ticket, &settings,
+            )
+            .await
         }
         other => {
             tracing::warn!(command = other, "unknown command");
@@ -86,7 +89,9 @@ async fn in_ticket(
     settings: &GuildSettings,
 ) -> anyhow::Result<Reply> {
     if ticket.guild_id != guild_id.get() {
-        return Ok(Reply::text("This only works inside an open ticket channel."));
+        return Ok(Reply::text(
+            "This only works inside an open ticket channel.",
+        ));
     }
     match name {
         "close" => close::run(bot, http, inv, options, ticket, settings).await,

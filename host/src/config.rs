@@ -98,7 +98,9 @@ impl Settings {
             discord: DefaultDiscord {
                 api_base: DISCORD_API.to_owned(),
             },
-            database: DefaultDatabase { max_connections: 10 },
+            database: DefaultDatabase {
+                max_connections: 10,
+            },
             data_dir: PathBuf::from("data"),
             log: "info,serenity=warn,sqlx=warn".to_owned(),
         }));

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use secrecy::ExposeSecret;
-use serenity::all::{Context, EventHandler, GatewayIntents, Guild, Interaction, Ready, UnavailableGuild};
+use serenity::all::{
+    Context, EventHandler, GatewayIntents, Guild, Interaction, Ready, UnavailableGuild,
+};
 use serenity::async_trait;
 use serenity::http::{Http, HttpBuilder};
 use serenity::model::application::Command;
@@ -62,7 +64,12 @@ impl EventHandler for Handler {
         router::handle(&self.bot, &ctx.http, interaction).await;
     }
 
-    async fn guild_delete(&self, _ctx: Context, incomplete: UnavailableGuild, _full: Option<Guild>) {
+    async fn guild_delete(
+        &self,
+        _ctx: Context,
+        incomplete: UnavailableGuild,
+        _full: Option<Guild>,
+    ) {
         if incomplete.unavailable {
             // An outage, not a removal: keep the server's data.
             return;
@@ -70,7 +77,9 @@ impl EventHandler for Handler {
         let _inflight = self.bot.inflight.token();
         self.bot.cache.forget_guild(incomplete.id);
         match self.bot.store.delete_guild_data(incomplete.id.get()).await {
-            Ok(()) => tracing::info!(guild_id = %incomplete.id, "left a server; its data is deleted"),
+            Ok(()) => {
+                tracing::info!(guild_id = %incomplete.id, "left a server; its data is deleted")
+            }
             Err(err) => {
                 tracing::error!(guild_id = %incomplete.id, error = %err, "deleting a left server's data failed")
             }

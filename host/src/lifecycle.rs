@@ -87,32 +87,33 @@ pub async fn open(
         panel_id,
         subject,
     };
-    let (ticket, settings) = match bot.store.open_ticket(&new).await {
-        Ok(opened) => opened,
-        Err(OpenRefusal::NotSetUp) => {
-            return Ok(Reply::text(
+    let (ticket, settings) =
+        match bot.store.open_ticket(&new).await {
+            Ok(opened) => opened,
+            Err(OpenRefusal::NotSetUp) => return Ok(Reply::text(
                 "Tickets aren't set up in this server yet. An admin needs to run `/setup` first.",
-            ))
-        }
-        Err(OpenRefusal::Blacklisted) => {
-            return Ok(Reply::text(
+            )),
+            Err(OpenRefusal::Blacklisted) => return Ok(Reply::text(
                 "You can't open tickets in this server: the staff have blocked you from doing so.",
-            ))
-        }
-        Err(OpenRefusal::LimitReached { open, max_open }) => {
-            let place = match open.channel_id {
-                Some(ch) => format!("<#{ch}>"),
-                None => "one that is still being created".to_owned(),
-            };
-            return Ok(Reply::text(format!(
-                "You already have {} open ticket{} here (the limit is {max_open}): {place}. \
+            )),
+            Err(OpenRefusal::LimitReached { open, max_open }) => {
+                let place = match open.channel_id {
+                    Some(ch) => format!("<#{ch}>"),
+                    None => "one that is still being created".to_owned(),
+                };
+                return Ok(Reply::text(format!(
+                    "You already have {} open ticket{} here (the limit is {max_open}): {place}. \
                  Please use it, or close it before opening a new one.",
-                if max_open == 1 { "an" } else { "the maximum of" },
-                if max_open == 1 { "" } else { "s" },
-            )));
-        }
-        Err(OpenRefusal::Store(err)) => return Err(err.into()),
-    };
+                    if max_open == 1 {
+                        "an"
+                    } else {
+                        "the maximum of"
+                    },
+                    if max_open == 1 { "" } else { "s" },
+                )));
+            }
+            Err(OpenRefusal::Store(err)) => return Err(err.into()),
+        };
 
     let bot_id = bot
         .user_id
@@ -127,7 +128,10 @@ pub async fn open(
     );
     let mut create = CreateChannel::new(ticket.channel_name())
         .kind(ChannelType::Text)
-        .topic(format!("Ticket {} opened by <@{opener}>", number(ticket.number)))
+        .topic(format!(
+            "Ticket {} opened by <@{opener}>",
+            number(ticket.number)
+        ))
         .permissions(overwrites)
         .audit_log_reason("Tessera: ticket opened");
     if let Some(category) = settings.category_id {
@@ -232,8 +236,13 @@ async fn delete_channel_quietly(http: &Http, channel: ChannelId) {
 }
 
 async fn post_log(http: &Http, log_channel: u64, text: String) {
-    let message = CreateMessage::new().content(text).allowed_mentions(no_pings());
-    if let Err(err) = ChannelId::new(log_channel).send_message(http, message).await {
+    let message = CreateMessage::new()
+        .content(text)
+        .allowed_mentions(no_pings());
+    if let Err(err) = ChannelId::new(log_channel)
+        .send_message(http, message)
+        .await
+    {
         tracing::warn!(error = %err, log_channel, "could not post to the log channel");
     }
 }
@@ -408,21 +417,35 @@ pub async fn unclaim(
             "This ticket is claimed by <@{holder}>; only they or an admin can unclaim it."
         )));
     }
-    if !bot.store.unclaim_ticket(ticket.id, inv.user.id.get()).await? {
+    if !bot
+        .store
+        .unclaim_ticket(ticket.id, inv.user.id.get())
+        .await?
+    {
         return Ok(Reply::text("This ticket isn't claimed."));
     }
     announce(
         http,
         ticket,
-        format!("↩️ <@{}> released this ticket; any staff member can pick it up.", inv.user.id),
+        format!(
+            "↩️ <@{}> released this ticket; any staff member can pick it up.",
+            inv.user.id
+        ),
     )
     .await;
-    Ok(Reply::text(format!("Ticket {} is no longer claimed.", number(ticket.number))))
+    Ok(Reply::text(format!(
+        "Ticket {} is no longer claimed.",
+        number(ticket.number)
+    )))
 }
 
 async fn announce(http: &Http, ticket: &Ticket, text: String) {
-    let Some(channel) = ticket.channel_id else { return };
-    let message = CreateMessage::new().content(text).allowed_mentions(no_pings());
+    let Some(channel) = ticket.channel_id else {
+        return;
+    };
+    let message = CreateMessage::new()
+        .content(text)
+        .allowed_mentions(no_pings());
     if let Err(err) = ChannelId::new(channel).send_message(http, message).await {
         tracing::warn!(error = %err, "could not announce in the ticket");
     }
@@ -441,7 +464,9 @@ pub async fn add_member(
         return Ok(Reply::text("Only staff can add people to a ticket."));
     }
     let Some(channel) = ticket.channel_id.map(ChannelId::new) else {
-        return Ok(Reply::text("This ticket has no channel yet; try again in a moment."));
+        return Ok(Reply::text(
+            "This ticket has no channel yet; try again in a moment.",
+        ));
     };
     let overwrite = PermissionOverwrite {
         allow: OPENER_ALLOW,
@@ -454,7 +479,15 @@ pub async fn add_member(
     bot.store
         .add_ticket_member(ticket, user.get(), inv.user.id.get())
         .await?;
-    announce(http, ticket, format!("➕ <@{user}> was added to this ticket by <@{}>.", inv.user.id)).await;
+    announce(
+        http,
+        ticket,
+        format!(
+            "➕ <@{user}> was added to this ticket by <@{}>.",
+            inv.user.id
+        ),
+    )
+    .await;
     Ok(Reply::text(format!("<@{user}> can now see this ticket.")))
 }
 
@@ -476,7 +509,9 @@ pub async fn remove_member(
         ));
     }
     let Some(channel) = ticket.channel_id.map(ChannelId::new) else {
-        return Ok(Reply::text("This ticket has no channel yet; try again in a moment."));
+        return Ok(Reply::text(
+            "This ticket has no channel yet; try again in a moment.",
+        ));
     };
     if let Err(err) = channel
         .delete_permission(http, PermissionOverwriteType::Member(user))
@@ -489,7 +524,9 @@ pub async fn remove_member(
     bot.store
         .remove_ticket_member(ticket, user.get(), inv.user.id.get())
         .await?;
-    Ok(Reply::text(format!("<@{user}> can no longer see this ticket.")))
+    Ok(Reply::text(format!(
+        "<@{user}> can no longer see this ticket."
+    )))
 }
 
 fn member_failure(err: &serenity::Error, verb: &str) -> String {

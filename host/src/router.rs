@@ -69,7 +69,8 @@ fn failed(inv: &Invocation<'_>, err: &anyhow::Error) -> Reply {
 
 /// Defers the answer (ephemeral). `false` if Discord would not take it: nothing more can be sent.
 async fn acknowledge(http: &Http, inv: &Invocation<'_>) -> bool {
-    let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true));
+    let defer =
+        CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true));
     match defer.execute(http, (inv.id, inv.token)).await {
         Ok(()) => true,
         Err(err) => {
@@ -109,8 +110,10 @@ async fn finish(bot: &Bot, http: &Http, inv: &Invocation<'_>, reply: Reply) {
 }
 
 /// The answer to an interaction from a DM.
-pub const OUTSIDE_SERVER: &str = "Tessera works inside servers. Use this in a server where Tessera is set up.";
-const UNKNOWN_BUTTON: &str = "I don't recognise this button; it may belong to an older version of Tessera. \
+pub const OUTSIDE_SERVER: &str =
+    "Tessera works inside servers. Use this in a server where Tessera is set up.";
+const UNKNOWN_BUTTON: &str =
+    "I don't recognise this button; it may belong to an older version of Tessera. \
      Ask the staff to post a new panel.";
 
 async fn button(
@@ -167,4 +170,3 @@ async fn button(
     }
     Ok(Reply::text(UNKNOWN_BUTTON))
 }
-

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
 pub use tickets::{AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus};
@@ -89,8 +91,7 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             if let Some(dir) = options.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| connect_err(sqlx::Error::Io(e)))?;
+                    std::fs::create_dir_all(dir).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
                 }
             }
             let pool = SqlitePoolOptions::new()

@@ -1089,7 +1089,7 @@ fn webhook(
                     let msg = msg.clone();
                     if let Some(r) = inner.interactions.get_mut(&rec.id) {
                         r.last_answer = Some(mid);
-                r.answered_at = Some(std::time::Instant::now());
+                        r.answered_at = Some(std::time::Instant::now());
                     }
                     ok(msg)
                 }

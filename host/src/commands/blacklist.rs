@@ -12,22 +12,35 @@ use crate::reply::Reply;
 
 /// The command definition.
 pub fn register() -> CreateCommand {
-    let user = || CreateCommandOption::new(CommandOptionType::User, "user", "The member").required(true);
+    let user =
+        || CreateCommandOption::new(CommandOptionType::User, "user", "The member").required(true);
     CreateCommand::new("blacklist")
         .description("Manage who may not open tickets")
         .default_member_permissions(Permissions::MANAGE_GUILD)
         .contexts(vec![InteractionContext::Guild])
         .add_option(
-            CreateCommandOption::new(CommandOptionType::SubCommand, "add", "Stop a member from opening tickets")
-                .add_sub_option(user())
-                .add_sub_option(
-                    CreateCommandOption::new(CommandOptionType::String, "reason", "Why (shown to staff only)")
-                        .max_length(200),
-                ),
+            CreateCommandOption::new(
+                CommandOptionType::SubCommand,
+                "add",
+                "Stop a member from opening tickets",
+            )
+            .add_sub_option(user())
+            .add_sub_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "reason",
+                    "Why (shown to staff only)",
+                )
+                .max_length(200),
+            ),
         )
         .add_option(
-            CreateCommandOption::new(CommandOptionType::SubCommand, "remove", "Let a member open tickets again")
-                .add_sub_option(user()),
+            CreateCommandOption::new(
+                CommandOptionType::SubCommand,
+                "remove",
+                "Let a member open tickets again",
+            )
+            .add_sub_option(user()),
         )
         .add_option(CreateCommandOption::new(
             CommandOptionType::SubCommand,
@@ -66,11 +79,13 @@ pub async fn run(
             let Some(user) = sub.user("user") else {
                 return Ok(missing_option("user"));
             };
-            Ok(Reply::text(if bot.store.blacklist_remove(g, user.get()).await? {
-                format!("<@{user}> can open tickets again.")
-            } else {
-                format!("<@{user}> wasn't blacklisted.")
-            }))
+            Ok(Reply::text(
+                if bot.store.blacklist_remove(g, user.get()).await? {
+                    format!("<@{user}> can open tickets again.")
+                } else {
+                    format!("<@{user}> wasn't blacklisted.")
+                },
+            ))
         }
         Some(("list", _)) => {
             let entries = bot.store.blacklist(g).await?;

@@ -31,6 +31,8 @@ pub async fn run(
     ticket: &Ticket,
     settings: &GuildSettings,
 ) -> anyhow::Result<Reply> {
-    let reason: Option<String> = options.string("reason").map(|r| r.chars().take(500).collect());
+    let reason: Option<String> = options
+        .string("reason")
+        .map(|r| r.chars().take(500).collect());
     lifecycle::close(bot, http, inv, ticket, settings, reason.as_deref()).await
 }

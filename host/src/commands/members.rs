@@ -27,7 +27,8 @@ pub fn register_remove() -> CreateCommand {
         .description("Take someone's access to this ticket away (staff)")
         .contexts(vec![InteractionContext::Guild])
         .add_option(
-            CreateCommandOption::new(CommandOptionType::User, "user", "Who to remove").required(true),
+            CreateCommandOption::new(CommandOptionType::User, "user", "Who to remove")
+                .required(true),
         )
 }
 

@@ -17,8 +17,12 @@ pub fn register() -> CreateCommand {
         .description("Open a private ticket with the staff")
         .contexts(vec![InteractionContext::Guild])
         .add_option(
-            CreateCommandOption::new(CommandOptionType::String, "subject", "What the ticket is about")
-                .max_length(100),
+            CreateCommandOption::new(
+                CommandOptionType::String,
+                "subject",
+                "What the ticket is about",
+            )
+            .max_length(100),
         )
 }
 
@@ -30,6 +34,8 @@ pub async fn run(
     guild_id: GuildId,
     options: &Options<'_>,
 ) -> anyhow::Result<Reply> {
-    let subject = options.string("subject").map(|s| s.chars().take(100).collect());
+    let subject = options
+        .string("subject")
+        .map(|s| s.chars().take(100).collect());
     lifecycle::open(bot, http, inv, guild_id, None, subject).await
 }

@@ -62,21 +62,31 @@ pub async fn run(
     let label = options.string("button_label").unwrap_or(DEFAULT_LABEL);
     let panel_id = bot
         .store
-        .create_panel(guild_id.get(), inv.channel_id.get(), title, description, label, inv.user.id.get())
+        .create_panel(
+            guild_id.get(),
+            inv.channel_id.get(),
+            title,
+            description,
+            label,
+            inv.user.id.get(),
+        )
         .await?;
     let message = CreateMessage::new()
         .embed(CreateEmbed::new().title(title).description(description))
-        .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(format!(
-            "{}{panel_id}",
-            ids::OPEN_PREFIX
-        ))
+        .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
+            format!("{}{panel_id}", ids::OPEN_PREFIX),
+        )
         .label(label)
         .style(ButtonStyle::Primary)])])
         .allowed_mentions(CreateAllowedMentions::new());
     match inv.channel_id.send_message(http, message).await {
         Ok(posted) => {
-            bot.store.set_panel_message(panel_id, posted.id.get()).await?;
-            Ok(Reply::text("Panel posted. Members can now open tickets with its button."))
+            bot.store
+                .set_panel_message(panel_id, posted.id.get())
+                .await?;
+            Ok(Reply::text(
+                "Panel posted. Members can now open tickets with its button.",
+            ))
         }
         Err(err) => {
             bot.store.delete_panel(panel_id).await?;

@@ -2,11 +2,11 @@
 
 use serenity::builder::{CreateCommand, CreateCommandOption};
 use serenity::http::Http;
+use serenity::model::application::InteractionContext;
 use serenity::model::application::{CommandData, CommandOptionType};
 use serenity::model::channel::ChannelType;
 use serenity::model::id::{ChannelId, GuildId};
 use serenity::model::permissions::Permissions;
-use serenity::model::application::InteractionContext;
 
 use super::{missing_option, Options, MANAGERS_ONLY};
 use crate::bot::Bot;
@@ -22,21 +22,37 @@ pub fn register() -> CreateCommand {
         .default_member_permissions(Permissions::MANAGE_GUILD)
         .contexts(vec![InteractionContext::Guild])
         .add_option(
-            CreateCommandOption::new(CommandOptionType::Role, "staff_role", "The role that handles tickets")
-                .required(true),
+            CreateCommandOption::new(
+                CommandOptionType::Role,
+                "staff_role",
+                "The role that handles tickets",
+            )
+            .required(true),
         )
         .add_option(
-            CreateCommandOption::new(CommandOptionType::Channel, "category", "Category for new ticket channels")
-                .channel_types(vec![ChannelType::Category]),
+            CreateCommandOption::new(
+                CommandOptionType::Channel,
+                "category",
+                "Category for new ticket channels",
+            )
+            .channel_types(vec![ChannelType::Category]),
         )
         .add_option(
-            CreateCommandOption::new(CommandOptionType::Channel, "log_channel", "Channel for ticket open/close notices")
-                .channel_types(vec![ChannelType::Text]),
+            CreateCommandOption::new(
+                CommandOptionType::Channel,
+                "log_channel",
+                "Channel for ticket open/close notices",
+            )
+            .channel_types(vec![ChannelType::Text]),
         )
         .add_option(
-            CreateCommandOption::new(CommandOptionType::Integer, "max_open", "Open tickets allowed per member (1-10, default 1)")
-                .min_int_value(1)
-                .max_int_value(10),
+            CreateCommandOption::new(
+                CommandOptionType::Integer,
+                "max_open",
+                "Open tickets allowed per member (1-10, default 1)",
+            )
+            .min_int_value(1)
+            .max_int_value(10),
         )
 }
 
@@ -116,7 +132,8 @@ async fn check_channel(
 }
 
 fn describe(s: &GuildSettings) -> String {
-    let or_none = |c: Option<u64>, none: &str| c.map_or_else(|| none.to_owned(), |c| format!("<#{c}>"));
+    let or_none =
+        |c: Option<u64>, none: &str| c.map_or_else(|| none.to_owned(), |c| format!("<#{c}>"));
     format!(
         "✅ Tickets are set up.\n\
          • Staff role: <@&{}>\n\
@@ -125,7 +142,10 @@ fn describe(s: &GuildSettings) -> String {
          • Open tickets per member: {}\n\
          Post a panel with `/panel`, or members can use `/open`.",
         s.staff_role_id,
-        or_none(s.category_id, "none (tickets are created at the top of the channel list)"),
+        or_none(
+            s.category_id,
+            "none (tickets are created at the top of the channel list)"
+        ),
         or_none(s.log_channel_id, "none"),
         s.max_open
     )

@@ -70,7 +70,11 @@ macro_rules! settings_columns {
 impl Store {
     /// The server's settings, or `None` before `/setup`.
     pub async fn guild_settings(&self, guild_id: u64) -> Result<Option<GuildSettings>, StoreError> {
-        let sql = concat!("SELECT ", settings_columns!(), " FROM guild_settings WHERE guild_id = $1");
+        let sql = concat!(
+            "SELECT ",
+            settings_columns!(),
+            " FROM guild_settings WHERE guild_id = $1"
+        );
         on_db!(self, pool => {
             let row = sqlx::query(sql).bind(sf(guild_id)).fetch_optional(pool).await?;
             Ok(row.as_ref().map(settings_from_row).transpose()?)
@@ -134,7 +138,11 @@ impl Store {
     }
 
     /// Remembers which message shows the panel.
-    pub async fn set_panel_message(&self, panel_id: i64, message_id: u64) -> Result<(), StoreError> {
+    pub async fn set_panel_message(
+        &self,
+        panel_id: i64,
+        message_id: u64,
+    ) -> Result<(), StoreError> {
         on_db!(self, pool => {
             sqlx::query("UPDATE panels SET message_id = $1 WHERE id = $2")
                 .bind(sf(message_id))

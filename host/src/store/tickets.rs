@@ -163,7 +163,10 @@ impl Store {
     ///
     /// The row has no channel yet: the caller creates the channel, then calls
     /// [`Store::attach_channel`], or [`Store::discard_ticket`] if Discord refused.
-    pub async fn open_ticket(&self, new: &NewTicket) -> Result<(Ticket, GuildSettings), OpenRefusal> {
+    pub async fn open_ticket(
+        &self,
+        new: &NewTicket,
+    ) -> Result<(Ticket, GuildSettings), OpenRefusal> {
         let g = sf(new.guild_id);
         let opener = sf(new.opener_id);
         let open_sql = concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE guild_id = $1 AND opener_id = $2 AND status = 'open' ORDER BY number");
@@ -263,7 +266,11 @@ impl Store {
 
     /// The ticket whose channel this is, open or closed.
     pub async fn ticket_by_channel(&self, channel_id: u64) -> Result<Option<Ticket>, StoreError> {
-        let sql = concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE channel_id = $1");
+        let sql = concat!(
+            "SELECT ",
+            ticket_columns!(),
+            " FROM tickets WHERE channel_id = $1"
+        );
         on_db!(self, pool => {
             let row = sqlx::query(sql).bind(sf(channel_id)).fetch_optional(pool).await?;
             Ok(row.as_ref().map(ticket_from_row).transpose()?)
@@ -281,7 +288,11 @@ impl Store {
 
     /// All tickets of a server, by number.
     pub async fn tickets_in_guild(&self, guild_id: u64) -> Result<Vec<Ticket>, StoreError> {
-        let sql = concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE guild_id = $1 ORDER BY number");
+        let sql = concat!(
+            "SELECT ",
+            ticket_columns!(),
+            " FROM tickets WHERE guild_id = $1 ORDER BY number"
+        );
         on_db!(self, pool => {
             let rows = sqlx::query(sql).bind(sf(guild_id)).fetch_all(pool).await?;
             Ok(rows.iter().map(ticket_from_row).collect::<Result<_, _>>()?)
@@ -324,7 +335,11 @@ impl Store {
     }
 
     /// Claims an open, unclaimed ticket for `staff_id`.
-    pub async fn claim_ticket(&self, ticket_id: i64, staff_id: u64) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim_ticket(
+        &self,
+        ticket_id: i64,
+        staff_id: u64,
+    ) -> Result<ClaimOutcome, StoreError> {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
@@ -379,7 +394,12 @@ impl Store {
     }
 
     /// Records that `user_id` was added to the ticket.
-    pub async fn add_ticket_member(&self, ticket: &Ticket, user_id: u64, added_by: u64) -> Result<(), StoreError> {
+    pub async fn add_ticket_member(
+        &self,
+        ticket: &Ticket,
+        user_id: u64,
+        added_by: u64,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -395,7 +415,12 @@ impl Store {
     }
 
     /// Records that `user_id` was removed from the ticket.
-    pub async fn remove_ticket_member(&self, ticket: &Ticket, user_id: u64, removed_by: u64) -> Result<(), StoreError> {
+    pub async fn remove_ticket_member(
+        &self,
+        ticket: &Ticket,
+        user_id: u64,
+        removed_by: u64,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;

@@ -100,7 +100,9 @@ impl TestApp {
         assert!(self.running.is_none(), "the bot is already running");
         let identified = self.emu.identify_count();
         let registered = self.registrations();
-        let app = Application::build(self.settings()).await.expect("the bot builds");
+        let app = Application::build(self.settings())
+            .await
+            .expect("the bot builds");
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -141,17 +143,23 @@ impl TestApp {
         if self.running.is_some() {
             self.stop_bot().await;
         }
-        assert_eq!(self.emu.violations(), Vec::<String>::new(), "OpenAPI violations");
+        assert_eq!(
+            self.emu.violations(),
+            Vec::<String>::new(),
+            "OpenAPI violations"
+        );
     }
 
     /// A server manager (Manage Server).
     pub fn admin(&self) -> MemberSpec {
-        MemberSpec::new(500_000_000_000_000_001, "admin").with_permissions(MANAGE_GUILD | perms::VIEW_CHANNEL | perms::SEND_MESSAGES)
+        MemberSpec::new(500_000_000_000_000_001, "admin")
+            .with_permissions(MANAGE_GUILD | perms::VIEW_CHANNEL | perms::SEND_MESSAGES)
     }
 
     /// A member with the staff role.
     pub fn staff(&self, n: u64) -> MemberSpec {
-        MemberSpec::new(600_000_000_000_000_000 + n, &format!("staff{n}")).with_roles([self.staff_role])
+        MemberSpec::new(600_000_000_000_000_000 + n, &format!("staff{n}"))
+            .with_roles([self.staff_role])
     }
 
     /// An ordinary member.
@@ -160,14 +168,32 @@ impl TestApp {
     }
 
     /// Sends a slash command and returns the final answer.
-    pub async fn command(&self, who: &MemberSpec, channel: u64, name: &str, options: Value) -> Value {
-        let i = self.emu.send_command(self.guild, channel, who, name, options).await;
+    pub async fn command(
+        &self,
+        who: &MemberSpec,
+        channel: u64,
+        name: &str,
+        options: Value,
+    ) -> Value {
+        let i = self
+            .emu
+            .send_command(self.guild, channel, who, name, options)
+            .await;
         self.reply(&i).await
     }
 
     /// Clicks a button on a message and returns the final answer.
-    pub async fn click(&self, who: &MemberSpec, channel: u64, message: u64, custom_id: &str) -> Value {
-        let i = self.emu.click_button(self.guild, channel, message, who, custom_id).await;
+    pub async fn click(
+        &self,
+        who: &MemberSpec,
+        channel: u64,
+        message: u64,
+        custom_id: &str,
+    ) -> Value {
+        let i = self
+            .emu
+            .click_button(self.guild, channel, message, who, custom_id)
+            .await;
         self.reply(&i).await
     }
 
@@ -187,14 +213,18 @@ impl TestApp {
             {"name": "log_channel", "type": 7, "value": self.log_channel.to_string()},
             {"name": "max_open", "type": 4, "value": max_open},
         ]);
-        let reply = self.command(&self.admin(), self.lobby, "setup", options).await;
+        let reply = self
+            .command(&self.admin(), self.lobby, "setup", options)
+            .await;
         assert!(text(&reply).contains("set up"), "{reply}");
         reply
     }
 
     /// `/panel` with defaults; returns the panel message's id and its button's custom id.
     pub async fn post_panel(&self) -> (u64, String) {
-        let reply = self.command(&self.admin(), self.lobby, "panel", json!([])).await;
+        let reply = self
+            .command(&self.admin(), self.lobby, "panel", json!([]))
+            .await;
         assert!(text(&reply).contains("Panel posted"), "{reply}");
         let panel = self
             .emu

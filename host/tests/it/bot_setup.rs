@@ -9,19 +9,34 @@ use tessera_discord_emulator::MemberSpec;
 use crate::app::{spawn_app, text, WAIT};
 use crate::on_both_backends;
 
-on_both_backends!(commands_are_registered_by_bulk_overwrite_at_start, commands_registered);
+on_both_backends!(
+    commands_are_registered_by_bulk_overwrite_at_start,
+    commands_registered
+);
 async fn commands_registered(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let names: BTreeSet<String> = app
         .emu
         .global_commands()
         .iter()
         .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let expected: BTreeSet<String> = ["add", "blacklist", "claim", "close", "open", "panel", "remove", "setup", "unclaim"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let expected: BTreeSet<String> = [
+        "add",
+        "blacklist",
+        "claim",
+        "close",
+        "open",
+        "panel",
+        "remove",
+        "setup",
+        "unclaim",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     assert_eq!(names, expected);
     let setup = app
         .emu
@@ -36,14 +51,21 @@ async fn commands_registered(backend: Backend) {
 
 on_both_backends!(setup_saves_the_settings_and_shows_them, setup_saves);
 async fn setup_saves(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let reply = app.set_up(3).await;
     let t = text(&reply);
     assert!(t.contains(&format!("<@&{}>", app.staff_role)), "{t}");
     assert!(t.contains(&format!("<#{}>", app.category)), "{t}");
     assert!(t.contains(&format!("<#{}>", app.log_channel)), "{t}");
     assert!(t.contains('3'), "{t}");
-    let saved = app.store.guild_settings(app.guild).await.expect("read").expect("saved");
+    let saved = app
+        .store
+        .guild_settings(app.guild)
+        .await
+        .expect("read")
+        .expect("saved");
     assert_eq!(saved.staff_role_id, app.staff_role);
     assert_eq!(saved.category_id, Some(app.category));
     assert_eq!(saved.log_channel_id, Some(app.log_channel));
@@ -53,39 +75,65 @@ async fn setup_saves(backend: Backend) {
 
 on_both_backends!(setup_is_for_server_managers_only, setup_managers_only);
 async fn setup_managers_only(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let options = json!([{"name": "staff_role", "type": 8, "value": app.staff_role.to_string()}]);
-    let reply = app.command(&app.member(1), app.lobby, "setup", options).await;
+    let reply = app
+        .command(&app.member(1), app.lobby, "setup", options)
+        .await;
     assert!(text(&reply).contains("Manage Server"), "{reply}");
-    assert!(app.store.guild_settings(app.guild).await.expect("read").is_none());
+    assert!(app
+        .store
+        .guild_settings(app.guild)
+        .await
+        .expect("read")
+        .is_none());
     app.finish().await;
 }
 
-on_both_backends!(setup_refuses_a_text_channel_as_category, setup_wrong_category);
+on_both_backends!(
+    setup_refuses_a_text_channel_as_category,
+    setup_wrong_category
+);
 async fn setup_wrong_category(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let options = json!([
         {"name": "staff_role", "type": 8, "value": app.staff_role.to_string()},
         {"name": "category", "type": 7, "value": app.lobby.to_string()},
     ]);
     let reply = app.command(&app.admin(), app.lobby, "setup", options).await;
     assert!(text(&reply).contains("pick a category"), "{reply}");
-    assert!(app.store.guild_settings(app.guild).await.expect("read").is_none());
+    assert!(app
+        .store
+        .guild_settings(app.guild)
+        .await
+        .expect("read")
+        .is_none());
     app.finish().await;
 }
 
 on_both_backends!(setup_refuses_everyone_as_staff, setup_everyone_staff);
 async fn setup_everyone_staff(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let options = json!([{"name": "staff_role", "type": 8, "value": app.guild.to_string()}]);
     let reply = app.command(&app.admin(), app.lobby, "setup", options).await;
     assert!(text(&reply).contains("@everyone"), "{reply}");
     app.finish().await;
 }
 
-on_both_backends!(panel_posts_an_open_ticket_button_in_the_channel, panel_posts);
+on_both_backends!(
+    panel_posts_an_open_ticket_button_in_the_channel,
+    panel_posts
+);
 async fn panel_posts(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let options = json!([
         {"name": "title", "type": 3, "value": "Support"},
@@ -93,86 +141,162 @@ async fn panel_posts(backend: Backend) {
     ]);
     let reply = app.command(&app.admin(), app.lobby, "panel", options).await;
     assert!(text(&reply).contains("Panel posted"), "{reply}");
-    let panel = app.emu.messages_in(app.lobby).pop().expect("a panel message");
+    let panel = app
+        .emu
+        .messages_in(app.lobby)
+        .pop()
+        .expect("a panel message");
     assert_eq!(panel["embeds"][0]["title"], "Support");
     let button = &panel["components"][0]["components"][0];
     assert_eq!(button["label"], "Get help");
-    assert!(button["custom_id"].as_str().expect("custom id").starts_with("tessera:open:"));
+    assert!(button["custom_id"]
+        .as_str()
+        .expect("custom id")
+        .starts_with("tessera:open:"));
     app.finish().await;
 }
 
 on_both_backends!(panel_before_setup_is_refused, panel_before_setup);
 async fn panel_before_setup(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let reply = app.command(&app.admin(), app.lobby, "panel", json!([])).await;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let reply = app
+        .command(&app.admin(), app.lobby, "panel", json!([]))
+        .await;
     assert!(text(&reply).contains("/setup"), "{reply}");
     assert!(app.emu.messages_in(app.lobby).is_empty());
     app.finish().await;
 }
 
-on_both_backends!(panel_without_permission_to_post_explains_what_to_grant, panel_forbidden);
+on_both_backends!(
+    panel_without_permission_to_post_explains_what_to_grant,
+    panel_forbidden
+);
 async fn panel_forbidden(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     app.emu.fail("POST", "/channels/*/messages", 403, 1);
-    let reply = app.command(&app.admin(), app.lobby, "panel", json!([])).await;
+    let reply = app
+        .command(&app.admin(), app.lobby, "panel", json!([]))
+        .await;
     assert!(text(&reply).contains("Send Messages"), "{reply}");
     app.finish().await;
 }
 
 on_both_backends!(blacklist_add_list_remove, blacklist_flow);
 async fn blacklist_flow(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let target = app.member(9);
     let sub = |name: &str, extra: serde_json::Value| {
-        let mut options = vec![json!({"name": "user", "type": 6, "value": target.user_id.to_string()})];
+        let mut options =
+            vec![json!({"name": "user", "type": 6, "value": target.user_id.to_string()})];
         if let serde_json::Value::Array(more) = extra {
             options.extend(more);
         }
         json!([{"name": name, "type": 1, "options": options}])
     };
     let reply = app
-        .command(&app.admin(), app.lobby, "blacklist", sub("add", json!([{"name": "reason", "type": 3, "value": "spam"}])))
+        .command(
+            &app.admin(),
+            app.lobby,
+            "blacklist",
+            sub(
+                "add",
+                json!([{"name": "reason", "type": 3, "value": "spam"}]),
+            ),
+        )
         .await;
-    assert!(text(&reply).contains("can no longer open tickets"), "{reply}");
-    let reply = app.command(&app.admin(), app.lobby, "blacklist", json!([{"name": "list", "type": 1, "options": []}])).await;
-    assert!(text(&reply).contains(&format!("<@{}> — spam", target.user_id)), "{reply}");
+    assert!(
+        text(&reply).contains("can no longer open tickets"),
+        "{reply}"
+    );
+    let reply = app
+        .command(
+            &app.admin(),
+            app.lobby,
+            "blacklist",
+            json!([{"name": "list", "type": 1, "options": []}]),
+        )
+        .await;
+    assert!(
+        text(&reply).contains(&format!("<@{}> — spam", target.user_id)),
+        "{reply}"
+    );
 
     // A blacklisted member is refused, with a reason.
     let reply = app.command(&target, app.lobby, "open", json!([])).await;
     assert!(text(&reply).contains("can't open tickets"), "{reply}");
-    assert!(app.store.tickets_in_guild(app.guild).await.expect("read").is_empty());
+    assert!(app
+        .store
+        .tickets_in_guild(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
 
-    let reply = app.command(&app.admin(), app.lobby, "blacklist", sub("remove", json!([]))).await;
+    let reply = app
+        .command(
+            &app.admin(),
+            app.lobby,
+            "blacklist",
+            sub("remove", json!([])),
+        )
+        .await;
     assert!(text(&reply).contains("can open tickets again"), "{reply}");
     let reply = app.command(&target, app.lobby, "open", json!([])).await;
     assert!(text(&reply).contains("Your ticket is open"), "{reply}");
 
     // Members cannot manage the blacklist.
-    let reply = app.command(&app.member(2), app.lobby, "blacklist", sub("add", json!([]))).await;
+    let reply = app
+        .command(
+            &app.member(2),
+            app.lobby,
+            "blacklist",
+            sub("add", json!([])),
+        )
+        .await;
     assert!(text(&reply).contains("Manage Server"), "{reply}");
     app.finish().await;
 }
 
 on_both_backends!(a_command_from_a_dm_gets_a_clear_answer, dm_command);
 async fn dm_command(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let i = app.emu.send_dm_command(&MemberSpec::new(42, "someone"), "open", json!([])).await;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let i = app
+        .emu
+        .send_dm_command(&MemberSpec::new(42, "someone"), "open", json!([]))
+        .await;
     let reply = app.emu.wait_for_reply(&i, WAIT).await.expect("an answer");
     assert!(text(&reply).contains("inside servers"), "{reply}");
     app.finish().await;
 }
 
-on_both_backends!(an_unknown_button_and_a_malformed_dispatch_do_not_stop_the_bot, odd_input);
+on_both_backends!(
+    an_unknown_button_and_a_malformed_dispatch_do_not_stop_the_bot,
+    odd_input
+);
 async fn odd_input(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     // Dispatches serenity cannot parse are dropped by it; the bot must keep serving.
     app.emu
-        .dispatch_raw("INTERACTION_CREATE", json!({"id": "not-a-number", "type": 3}))
+        .dispatch_raw(
+            "INTERACTION_CREATE",
+            json!({"id": "not-a-number", "type": 3}),
+        )
         .await;
-    app.emu.dispatch_raw("INTERACTION_CREATE", json!(null)).await;
+    app.emu
+        .dispatch_raw("INTERACTION_CREATE", json!(null))
+        .await;
     // A button from an unknown (or older) version of the bot.
     let stale = app.emu.add_bot_message(
         app.lobby,
@@ -183,19 +307,36 @@ async fn odd_input(backend: Backend) {
     );
     for custom_id in ["legacy-open", "tessera:open:not-a-number"] {
         let reply = app.click(&app.member(1), app.lobby, stale, custom_id).await;
-        assert!(text(&reply).contains("don't recognise this button"), "{reply}");
+        assert!(
+            text(&reply).contains("don't recognise this button"),
+            "{reply}"
+        );
     }
     // A command the bot does not know (Discord showing a stale list).
-    let reply = app.command(&app.member(1), app.lobby, "nonsense", json!([])).await;
+    let reply = app
+        .command(&app.member(1), app.lobby, "nonsense", json!([]))
+        .await;
     assert!(text(&reply).contains("don't know that command"), "{reply}");
     // A required option missing.
-    let reply = app.command(&app.admin(), app.lobby, "setup", json!([])).await;
+    let reply = app
+        .command(&app.admin(), app.lobby, "setup", json!([]))
+        .await;
     assert!(text(&reply).contains("`staff_role`"), "{reply}");
     // A ticket command outside a ticket.
     for name in ["close", "claim", "unclaim"] {
-        let reply = app.command(&app.member(1), app.lobby, name, json!([])).await;
-        assert!(text(&reply).contains("only works inside an open ticket"), "{name}: {reply}");
+        let reply = app
+            .command(&app.member(1), app.lobby, name, json!([]))
+            .await;
+        assert!(
+            text(&reply).contains("only works inside an open ticket"),
+            "{name}: {reply}"
+        );
     }
-    assert!(app.store.tickets_in_guild(app.guild).await.expect("read").is_empty());
+    assert!(app
+        .store
+        .tickets_in_guild(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
     app.finish().await;
 }

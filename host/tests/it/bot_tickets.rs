@@ -15,8 +15,18 @@ fn overwrites(channel: &Value) -> BTreeSet<(u64, u64, u64, u64)> {
         .expect("overwrites")
         .iter()
         .map(|o| {
-            let num = |v: &Value| v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64()).expect("a number");
-            (id(&o["id"]), o["type"].as_u64().expect("type"), num(&o["allow"]), num(&o["deny"]))
+            let num = |v: &Value| {
+                v.as_str()
+                    .and_then(|s| s.parse().ok())
+                    .or_else(|| v.as_u64())
+                    .expect("a number")
+            };
+            (
+                id(&o["id"]),
+                o["type"].as_u64().expect("type"),
+                num(&o["allow"]),
+                num(&o["deny"]),
+            )
         })
         .collect()
 }
@@ -29,9 +39,14 @@ async fn ticket_in(app: &TestApp, channel: u64) -> tessera::store::Ticket {
         .expect("a ticket row for the channel")
 }
 
-on_both_backends!(the_panel_button_opens_a_private_ticket_channel, panel_opens_ticket);
+on_both_backends!(
+    the_panel_button_opens_a_private_ticket_channel,
+    panel_opens_ticket
+);
 async fn panel_opens_ticket(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let opener = app.member(1);
     let (panel, custom_id) = app.post_panel().await;
@@ -54,7 +69,10 @@ async fn panel_opens_ticket(backend: Backend) {
     assert_eq!(overwrites(&channel), expected);
 
     let welcome = app.welcome(channel_id);
-    assert!(text(&welcome).contains(&format!("<@{}>", opener.user_id)), "{welcome}");
+    assert!(
+        text(&welcome).contains(&format!("<@{}>", opener.user_id)),
+        "{welcome}"
+    );
     let buttons: Vec<&str> = welcome["components"][0]["components"]
         .as_array()
         .expect("buttons")
@@ -64,62 +82,115 @@ async fn panel_opens_ticket(backend: Backend) {
     assert_eq!(buttons, ["tessera:close", "tessera:claim"]);
 
     let ticket = ticket_in(&app, channel_id).await;
-    assert_eq!((ticket.number, ticket.opener_id, ticket.status), (1, opener.user_id, TicketStatus::Open));
+    assert_eq!(
+        (ticket.number, ticket.opener_id, ticket.status),
+        (1, opener.user_id, TicketStatus::Open)
+    );
     assert!(ticket.panel_id.is_some());
     let log = app.emu.messages_in(app.log_channel);
-    assert!(text(&log[0]).contains("#0001") && text(&log[0]).contains("opened"), "{log:?}");
+    assert!(
+        text(&log[0]).contains("#0001") && text(&log[0]).contains("opened"),
+        "{log:?}"
+    );
     app.finish().await;
 }
 
 on_both_backends!(open_with_a_subject_and_sequential_numbers, open_command);
 async fn open_command(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let reply = app
-        .command(&app.member(1), app.lobby, "open", json!([{"name": "subject", "type": 3, "value": "Refund"}]))
+        .command(
+            &app.member(1),
+            app.lobby,
+            "open",
+            json!([{"name": "subject", "type": 3, "value": "Refund"}]),
+        )
         .await;
     let first = channel_mentioned(&reply).expect("a channel");
     assert!(text(&app.welcome(first)).contains("**Subject:** Refund"));
-    let reply = app.command(&app.member(2), app.lobby, "open", json!([])).await;
+    let reply = app
+        .command(&app.member(2), app.lobby, "open", json!([]))
+        .await;
     let second = channel_mentioned(&reply).expect("a channel");
-    assert_eq!(app.emu.channel(second).expect("exists")["name"], "ticket-0002");
-    assert_eq!(ticket_in(&app, first).await.subject.as_deref(), Some("Refund"));
+    assert_eq!(
+        app.emu.channel(second).expect("exists")["name"],
+        "ticket-0002"
+    );
+    assert_eq!(
+        ticket_in(&app, first).await.subject.as_deref(),
+        Some("Refund")
+    );
     app.finish().await;
 }
 
 on_both_backends!(opening_before_setup_says_so, open_before_setup);
 async fn open_before_setup(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let reply = app.command(&app.member(1), app.lobby, "open", json!([])).await;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let reply = app
+        .command(&app.member(1), app.lobby, "open", json!([]))
+        .await;
     assert!(text(&reply).contains("/setup"), "{reply}");
-    assert!(app.emu.requests().iter().all(|r| !(r.method == "POST" && r.path.ends_with("/channels"))));
+    assert!(app
+        .emu
+        .requests()
+        .iter()
+        .all(|r| !(r.method == "POST" && r.path.ends_with("/channels"))));
     app.finish().await;
 }
 
 on_both_backends!(the_limit_names_the_open_ticket, limit_reached);
 async fn limit_reached(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let opener = app.member(1);
     let first = app.open_via_panel(&opener).await;
     let reply = app.command(&opener, app.lobby, "open", json!([])).await;
     assert!(text(&reply).contains("limit is 1"), "{reply}");
-    assert_eq!(channel_mentioned(&reply), Some(first), "the refusal names the open ticket");
-    assert_eq!(app.store.tickets_in_guild(app.guild).await.expect("read").len(), 1);
+    assert_eq!(
+        channel_mentioned(&reply),
+        Some(first),
+        "the refusal names the open ticket"
+    );
+    assert_eq!(
+        app.store
+            .tickets_in_guild(app.guild)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
     app.finish().await;
 }
 
-on_both_backends!(the_close_button_asks_then_closes_logs_and_deletes, close_button);
+on_both_backends!(
+    the_close_button_asks_then_closes_logs_and_deletes,
+    close_button
+);
 async fn close_button(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let opener = app.member(1);
     let channel = app.open_via_panel(&opener).await;
     let welcome = id(&app.welcome(channel)["id"]);
     let ask = app.click(&opener, channel, welcome, "tessera:close").await;
     assert!(text(&ask).contains("Close ticket #0001?"), "{ask}");
-    let confirm = ask["components"][0]["components"][0]["custom_id"].as_str().expect("confirm").to_owned();
-    let cancel = ask["components"][0]["components"][1]["custom_id"].as_str().expect("cancel").to_owned();
+    let confirm = ask["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .expect("confirm")
+        .to_owned();
+    let cancel = ask["components"][0]["components"][1]["custom_id"]
+        .as_str()
+        .expect("cancel")
+        .to_owned();
     // Nothing happens until confirmed.
     assert_eq!(ticket_in(&app, channel).await.status, TicketStatus::Open);
     let reply = app.click(&opener, channel, id(&ask["id"]), &cancel).await;
@@ -129,7 +200,9 @@ async fn close_button(backend: Backend) {
     let reply = app.click(&opener, channel, id(&ask["id"]), &confirm).await;
     assert!(text(&reply).contains("closed"), "{reply}");
     app.emu
-        .wait_for_request(WAIT, |r| r.method == "DELETE" && r.path == format!("/channels/{channel}"))
+        .wait_for_request(WAIT, |r| {
+            r.method == "DELETE" && r.path == format!("/channels/{channel}")
+        })
         .await
         .expect("the channel is deleted");
     assert!(app.emu.channel(channel).is_none());
@@ -138,31 +211,57 @@ async fn close_button(backend: Backend) {
     assert_eq!(ticket.closed_by, Some(opener.user_id));
     // The closure was logged before the channel went.
     let requests = app.emu.requests();
-    let logged = requests.iter().position(|r| r.method == "POST" && r.path == format!("/channels/{}/messages", app.log_channel) && text(r.body.as_ref().expect("body")).contains("closed"));
-    let deleted = requests.iter().position(|r| r.method == "DELETE" && r.path == format!("/channels/{channel}"));
+    let logged = requests.iter().position(|r| {
+        r.method == "POST"
+            && r.path == format!("/channels/{}/messages", app.log_channel)
+            && text(r.body.as_ref().expect("body")).contains("closed")
+    });
+    let deleted = requests
+        .iter()
+        .position(|r| r.method == "DELETE" && r.path == format!("/channels/{channel}"));
     assert!(logged.expect("a close notice") < deleted.expect("a delete"));
     app.finish().await;
 }
 
 on_both_backends!(close_with_a_reason_by_staff_is_recorded, close_command);
 async fn close_command(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let channel = app.open_via_panel(&app.member(1)).await;
     // Someone else (not staff, not the opener) is refused.
-    let reply = app.command(&app.member(2), channel, "close", json!([])).await;
-    assert!(text(&reply).contains("Only the person who opened"), "{reply}");
+    let reply = app
+        .command(&app.member(2), channel, "close", json!([]))
+        .await;
+    assert!(
+        text(&reply).contains("Only the person who opened"),
+        "{reply}"
+    );
     let staff = app.staff(1);
     let reply = app
-        .command(&staff, channel, "close", json!([{"name": "reason", "type": 3, "value": "Solved by refund"}]))
+        .command(
+            &staff,
+            channel,
+            "close",
+            json!([{"name": "reason", "type": 3, "value": "Solved by refund"}]),
+        )
         .await;
     assert!(text(&reply).contains("closed"), "{reply}");
     let ticket = ticket_in(&app, channel).await;
-    assert_eq!((ticket.closed_by, ticket.close_reason.as_deref()), (Some(staff.user_id), Some("Solved by refund")));
+    assert_eq!(
+        (ticket.closed_by, ticket.close_reason.as_deref()),
+        (Some(staff.user_id), Some("Solved by refund"))
+    );
     let log = app.emu.messages_in(app.log_channel);
-    assert!(log.iter().any(|m| text(m).contains("Solved by refund")), "{log:?}");
+    assert!(
+        log.iter().any(|m| text(m).contains("Solved by refund")),
+        "{log:?}"
+    );
     app.emu
-        .wait_for_request(WAIT, |r| r.method == "DELETE" && r.path == format!("/channels/{channel}"))
+        .wait_for_request(WAIT, |r| {
+            r.method == "DELETE" && r.path == format!("/channels/{channel}")
+        })
         .await
         .expect("the channel is deleted");
     app.finish().await;
@@ -170,7 +269,9 @@ async fn close_command(backend: Backend) {
 
 on_both_backends!(claiming_is_for_staff_and_is_announced, claim_flow);
 async fn claim_flow(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let opener = app.member(1);
     let channel = app.open_via_panel(&opener).await;
@@ -180,12 +281,22 @@ async fn claim_flow(backend: Backend) {
     let staff = app.staff(1);
     let reply = app.click(&staff, channel, welcome, "tessera:claim").await;
     assert!(text(&reply).contains("You claimed"), "{reply}");
-    assert_eq!(ticket_in(&app, channel).await.claimed_by, Some(staff.user_id));
-    assert!(app.emu.messages_in(channel).iter().any(|m| text(m).contains(&format!("<@{}> has claimed", staff.user_id))));
+    assert_eq!(
+        ticket_in(&app, channel).await.claimed_by,
+        Some(staff.user_id)
+    );
+    assert!(app
+        .emu
+        .messages_in(channel)
+        .iter()
+        .any(|m| text(m).contains(&format!("<@{}> has claimed", staff.user_id))));
     // A second staff member cannot take it over, nor unclaim it.
     let other = app.staff(2);
     let reply = app.command(&other, channel, "claim", json!([])).await;
-    assert!(text(&reply).contains(&format!("already claimed by <@{}>", staff.user_id)), "{reply}");
+    assert!(
+        text(&reply).contains(&format!("already claimed by <@{}>", staff.user_id)),
+        "{reply}"
+    );
     let reply = app.command(&other, channel, "unclaim", json!([])).await;
     assert!(text(&reply).contains("only they or an admin"), "{reply}");
     let reply = app.command(&staff, channel, "unclaim", json!([])).await;
@@ -198,7 +309,9 @@ async fn claim_flow(backend: Backend) {
 
 on_both_backends!(add_and_remove_edit_the_channel_overwrites, add_remove);
 async fn add_remove(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let opener = app.member(1);
     let channel = app.open_via_panel(&opener).await;
@@ -209,29 +322,67 @@ async fn add_remove(backend: Backend) {
     let staff = app.staff(1);
     let reply = app.command(&staff, channel, "add", user_opt.clone()).await;
     assert!(text(&reply).contains("can now see"), "{reply}");
-    let put = app.emu.requests().into_iter().find(|r| r.method == "PUT" && r.path == format!("/channels/{channel}/permissions/{}", guest.user_id)).expect("an overwrite PUT");
+    let put = app
+        .emu
+        .requests()
+        .into_iter()
+        .find(|r| {
+            r.method == "PUT"
+                && r.path == format!("/channels/{channel}/permissions/{}", guest.user_id)
+        })
+        .expect("an overwrite PUT");
     let body = put.body.expect("a body");
     assert_eq!(body["type"], 1);
-    assert_eq!(body["allow"].as_str().and_then(|s| s.parse::<u64>().ok()), Some(perms::OPENER));
-    assert!(overwrites(&app.emu.channel(channel).expect("exists")).contains(&(guest.user_id, 1, perms::OPENER, 0)));
+    assert_eq!(
+        body["allow"].as_str().and_then(|s| s.parse::<u64>().ok()),
+        Some(perms::OPENER)
+    );
+    assert!(
+        overwrites(&app.emu.channel(channel).expect("exists")).contains(&(
+            guest.user_id,
+            1,
+            perms::OPENER,
+            0
+        ))
+    );
     let ticket = ticket_in(&app, channel).await;
-    assert_eq!(app.store.ticket_members(ticket.id).await.expect("read"), vec![guest.user_id]);
+    assert_eq!(
+        app.store.ticket_members(ticket.id).await.expect("read"),
+        vec![guest.user_id]
+    );
 
     let reply = app.command(&staff, channel, "remove", user_opt).await;
     assert!(text(&reply).contains("can no longer see"), "{reply}");
-    assert!(!overwrites(&app.emu.channel(channel).expect("exists")).iter().any(|o| o.0 == guest.user_id));
-    assert!(app.store.ticket_members(ticket.id).await.expect("read").is_empty());
+    assert!(!overwrites(&app.emu.channel(channel).expect("exists"))
+        .iter()
+        .any(|o| o.0 == guest.user_id));
+    assert!(app
+        .store
+        .ticket_members(ticket.id)
+        .await
+        .expect("read")
+        .is_empty());
     // The opener cannot be removed.
     let reply = app
-        .command(&staff, channel, "remove", json!([{"name": "user", "type": 6, "value": opener.user_id.to_string()}]))
+        .command(
+            &staff,
+            channel,
+            "remove",
+            json!([{"name": "user", "type": 6, "value": opener.user_id.to_string()}]),
+        )
         .await;
     assert!(text(&reply).contains("Close the ticket instead"), "{reply}");
     app.finish().await;
 }
 
-on_both_backends!(a_ticket_opened_before_a_restart_closes_after_it, restart_between);
+on_both_backends!(
+    a_ticket_opened_before_a_restart_closes_after_it,
+    restart_between
+);
 async fn restart_between(backend: Backend) {
-    let Some(mut app) = spawn_app(backend).await else { return };
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let opener = app.member(1);
     let channel = app.open_via_panel(&opener).await;
@@ -239,43 +390,76 @@ async fn restart_between(backend: Backend) {
     app.stop_bot().await;
     app.start_bot().await;
     let ask = app.click(&opener, channel, welcome, "tessera:close").await;
-    let confirm = ask["components"][0]["components"][0]["custom_id"].as_str().expect("confirm").to_owned();
+    let confirm = ask["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .expect("confirm")
+        .to_owned();
     let reply = app.click(&opener, channel, id(&ask["id"]), &confirm).await;
     assert!(text(&reply).contains("closed"), "{reply}");
     assert_eq!(ticket_in(&app, channel).await.status, TicketStatus::Closed);
     // And numbering carries on.
     let next = app.open_via_panel(&opener).await;
-    assert_eq!(app.emu.channel(next).expect("exists")["name"], "ticket-0002");
+    assert_eq!(
+        app.emu.channel(next).expect("exists")["name"],
+        "ticket-0002"
+    );
     app.finish().await;
 }
 
-on_both_backends!(a_button_whose_ticket_is_gone_gets_a_clear_answer, stale_ticket_button);
+on_both_backends!(
+    a_button_whose_ticket_is_gone_gets_a_clear_answer,
+    stale_ticket_button
+);
 async fn stale_ticket_button(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     let opener = app.member(1);
     let channel = app.open_via_panel(&opener).await;
     let welcome = id(&app.welcome(channel)["id"]);
     let ask = app.click(&opener, channel, welcome, "tessera:close").await;
-    let confirm = ask["components"][0]["components"][0]["custom_id"].as_str().expect("confirm").to_owned();
+    let confirm = ask["components"][0]["components"][0]["custom_id"]
+        .as_str()
+        .expect("confirm")
+        .to_owned();
     app.command(&opener, channel, "close", json!([])).await;
     // The confirm button of the earlier prompt, after the ticket was closed another way.
     let reply = app.click(&opener, channel, id(&ask["id"]), &confirm).await;
-    assert!(text(&reply).contains("no longer exists or is already closed"), "{reply}");
+    assert!(
+        text(&reply).contains("no longer exists or is already closed"),
+        "{reply}"
+    );
     app.finish().await;
 }
 
 on_both_backends!(leaving_a_server_deletes_its_data, leaving_a_server);
 async fn leaving_a_server(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.set_up(1).await;
     app.open_via_panel(&app.member(1)).await;
     app.emu.remove_guild(app.guild);
     let deadline = tokio::time::Instant::now() + WAIT;
-    while app.store.guild_settings(app.guild).await.expect("read").is_some() {
-        assert!(tokio::time::Instant::now() < deadline, "settings were not deleted");
+    while app
+        .store
+        .guild_settings(app.guild)
+        .await
+        .expect("read")
+        .is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "settings were not deleted"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(app.store.tickets_in_guild(app.guild).await.expect("read").is_empty());
+    assert!(app
+        .store
+        .tickets_in_guild(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
     app.finish().await;
 }

@@ -25,9 +25,16 @@ fn stderr(out: &Output) -> String {
 fn assert_one_line_exit_2(out: &Output, must_name: &str) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
     assert!(err.contains(must_name), "{err:?} should name {must_name}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -47,7 +54,10 @@ fn run_without_a_token_names_the_variable() {
 
 #[test]
 fn an_unparsable_value_names_the_setting() {
-    let (out, _dir) = tessera(&["migrate"], &[("TESSERA_DATABASE_MAX_CONNECTIONS", "many")]);
+    let (out, _dir) = tessera(
+        &["migrate"],
+        &[("TESSERA_DATABASE_MAX_CONNECTIONS", "many")],
+    );
     assert_one_line_exit_2(&out, "TESSERA_DATABASE_MAX_CONNECTIONS");
 }
 
@@ -64,11 +74,17 @@ fn an_unreachable_database_names_the_setting() {
         &["run"],
         &[
             ("TESSERA_DISCORD_TOKEN", "x"),
-            ("TESSERA_DATABASE_URL", "postgres://postgres:secret@127.0.0.1:1/none"),
+            (
+                "TESSERA_DATABASE_URL",
+                "postgres://postgres:secret@127.0.0.1:1/none",
+            ),
         ],
     );
     assert_one_line_exit_2(&out, "TESSERA_DATABASE_URL");
-    assert!(!stderr(&out).contains("secret"), "the password must not be printed");
+    assert!(
+        !stderr(&out).contains("secret"),
+        "the password must not be printed"
+    );
 }
 
 #[test]
@@ -82,7 +98,10 @@ fn migrate_creates_the_sqlite_file_in_the_data_dir() {
 fn an_unreachable_api_base_stops_start_up() {
     let (out, _dir) = tessera(
         &["run"],
-        &[("TESSERA_DISCORD_TOKEN", "x"), ("TESSERA_DISCORD_API_BASE", "http://127.0.0.1:1")],
+        &[
+            ("TESSERA_DISCORD_TOKEN", "x"),
+            ("TESSERA_DISCORD_API_BASE", "http://127.0.0.1:1"),
+        ],
     );
     assert_one_line_exit_2(&out, "TESSERA_DISCORD_API_BASE");
 }

@@ -81,11 +81,21 @@ impl TestDb {
     pub async fn execute(&self, sql: &str) {
         use sqlx::Connection;
         if self.url.starts_with("sqlite:") {
-            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connecting");
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("executing");
+            let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                .await
+                .expect("connecting");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut conn)
+                .await
+                .expect("executing");
         } else {
-            let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connecting");
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("executing");
+            let mut conn = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connecting");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut conn)
+                .await
+                .expect("executing");
         }
     }
 
@@ -105,7 +115,10 @@ impl Drop for TestDb {
         // Drop cannot await; a short-lived thread with its own runtime removes the database.
         let admin_url = postgres_admin_url();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {

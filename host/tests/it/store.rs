@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use tessera::store::{Backend, ClaimOutcome, NewTicket, OpenRefusal, SettingsUpdate, Store, TicketStatus};
+use tessera::store::{
+    Backend, ClaimOutcome, NewTicket, OpenRefusal, SettingsUpdate, Store, TicketStatus,
+};
 
 use crate::db::TestDb;
 use crate::on_both_backends;
@@ -41,56 +43,117 @@ fn new_ticket(guild: u64, opener: u64) -> NewTicket {
     }
 }
 
-on_both_backends!(opening_before_setup_is_refused, opening_before_setup_is_refused_);
+on_both_backends!(
+    opening_before_setup_is_refused,
+    opening_before_setup_is_refused_
+);
 async fn opening_before_setup_is_refused_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     let refused = store.open_ticket(&new_ticket(GUILD, 1)).await;
     assert!(matches!(refused, Err(OpenRefusal::NotSetUp)), "{refused:?}");
 }
 
-on_both_backends!(settings_updates_keep_what_was_not_given, settings_updates_keep_what_was_not_given_);
+on_both_backends!(
+    settings_updates_keep_what_was_not_given,
+    settings_updates_keep_what_was_not_given_
+);
 async fn settings_updates_keep_what_was_not_given_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     let first = store
-        .save_settings(GUILD, &SettingsUpdate { staff_role_id: 5, category_id: Some(6), log_channel_id: Some(7), max_open: Some(3) })
+        .save_settings(
+            GUILD,
+            &SettingsUpdate {
+                staff_role_id: 5,
+                category_id: Some(6),
+                log_channel_id: Some(7),
+                max_open: Some(3),
+            },
+        )
         .await
         .expect("save");
-    assert_eq!((first.category_id, first.log_channel_id, first.max_open), (Some(6), Some(7), 3));
+    assert_eq!(
+        (first.category_id, first.log_channel_id, first.max_open),
+        (Some(6), Some(7), 3)
+    );
     let second = store
-        .save_settings(GUILD, &SettingsUpdate { staff_role_id: 8, ..SettingsUpdate::default() })
+        .save_settings(
+            GUILD,
+            &SettingsUpdate {
+                staff_role_id: 8,
+                ..SettingsUpdate::default()
+            },
+        )
         .await
         .expect("save");
     assert_eq!(second.staff_role_id, 8);
-    assert_eq!((second.category_id, second.log_channel_id, second.max_open), (Some(6), Some(7), 3));
-    assert_eq!(store.guild_settings(GUILD).await.expect("read"), Some(second));
+    assert_eq!(
+        (second.category_id, second.log_channel_id, second.max_open),
+        (Some(6), Some(7), 3)
+    );
+    assert_eq!(
+        store.guild_settings(GUILD).await.expect("read"),
+        Some(second)
+    );
     assert_eq!(store.guild_settings(OTHER_GUILD).await.expect("read"), None);
 }
 
-on_both_backends!(numbers_are_per_server_and_never_repeat, numbers_are_per_server_and_never_repeat_);
+on_both_backends!(
+    numbers_are_per_server_and_never_repeat,
+    numbers_are_per_server_and_never_repeat_
+);
 async fn numbers_are_per_server_and_never_repeat_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 10).await;
     set_up(&store, OTHER_GUILD, 10).await;
-    let (a, _) = store.open_ticket(&new_ticket(GUILD, 1)).await.expect("open");
-    let (b, _) = store.open_ticket(&new_ticket(GUILD, 2)).await.expect("open");
-    let (c, _) = store.open_ticket(&new_ticket(OTHER_GUILD, 1)).await.expect("open");
+    let (a, _) = store
+        .open_ticket(&new_ticket(GUILD, 1))
+        .await
+        .expect("open");
+    let (b, _) = store
+        .open_ticket(&new_ticket(GUILD, 2))
+        .await
+        .expect("open");
+    let (c, _) = store
+        .open_ticket(&new_ticket(OTHER_GUILD, 1))
+        .await
+        .expect("open");
     assert_eq!((a.number, b.number, c.number), (1, 2, 1));
     assert_eq!(a.channel_name(), "ticket-0001");
     // A discarded reservation (Discord refused the channel) does not give its number back.
     store.discard_ticket(b.id).await.expect("discard");
-    let (d, _) = store.open_ticket(&new_ticket(GUILD, 2)).await.expect("open");
+    let (d, _) = store
+        .open_ticket(&new_ticket(GUILD, 2))
+        .await
+        .expect("open");
     assert_eq!(d.number, 3);
     // Closing does not either.
     store.close_ticket(d.id, 2, None).await.expect("close");
-    let (e, _) = store.open_ticket(&new_ticket(GUILD, 2)).await.expect("open");
+    let (e, _) = store
+        .open_ticket(&new_ticket(GUILD, 2))
+        .await
+        .expect("open");
     assert_eq!(e.number, 4);
 }
 
-on_both_backends!(the_limit_names_the_open_ticket, the_limit_names_the_open_ticket_);
+on_both_backends!(
+    the_limit_names_the_open_ticket,
+    the_limit_names_the_open_ticket_
+);
 async fn the_limit_names_the_open_ticket_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 1).await;
-    let (first, _) = store.open_ticket(&new_ticket(GUILD, 7)).await.expect("open");
+    let (first, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
     store.attach_channel(first.id, 9001).await.expect("attach");
     match store.open_ticket(&new_ticket(GUILD, 7)).await {
         Err(OpenRefusal::LimitReached { open, max_open }) => {
@@ -101,32 +164,72 @@ async fn the_limit_names_the_open_ticket_(backend: Backend) {
         other => panic!("expected the limit, got {other:?}"),
     }
     // Another member is not affected, and closing frees the slot.
-    store.open_ticket(&new_ticket(GUILD, 8)).await.expect("someone else opens");
-    store.close_ticket(first.id, 7, Some("done")).await.expect("close");
-    store.open_ticket(&new_ticket(GUILD, 7)).await.expect("open after closing");
+    store
+        .open_ticket(&new_ticket(GUILD, 8))
+        .await
+        .expect("someone else opens");
+    store
+        .close_ticket(first.id, 7, Some("done"))
+        .await
+        .expect("close");
+    store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open after closing");
 }
 
-on_both_backends!(blacklisted_members_cannot_open, blacklisted_members_cannot_open_);
+on_both_backends!(
+    blacklisted_members_cannot_open,
+    blacklisted_members_cannot_open_
+);
 async fn blacklisted_members_cannot_open_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 3).await;
-    assert!(store.blacklist_add(GUILD, 5, Some("spam"), 1).await.expect("add"));
-    assert!(!store.blacklist_add(GUILD, 5, None, 1).await.expect("add twice"));
-    assert!(matches!(store.open_ticket(&new_ticket(GUILD, 5)).await, Err(OpenRefusal::Blacklisted)));
+    assert!(store
+        .blacklist_add(GUILD, 5, Some("spam"), 1)
+        .await
+        .expect("add"));
+    assert!(!store
+        .blacklist_add(GUILD, 5, None, 1)
+        .await
+        .expect("add twice"));
+    assert!(matches!(
+        store.open_ticket(&new_ticket(GUILD, 5)).await,
+        Err(OpenRefusal::Blacklisted)
+    ));
     // Per server only.
     set_up(&store, OTHER_GUILD, 3).await;
-    store.open_ticket(&new_ticket(OTHER_GUILD, 5)).await.expect("other server");
+    store
+        .open_ticket(&new_ticket(OTHER_GUILD, 5))
+        .await
+        .expect("other server");
     let list = store.blacklist(GUILD).await.expect("list");
     assert_eq!(list.len(), 1);
-    assert_eq!((list[0].user_id, list[0].reason.as_deref(), list[0].added_by), (5, Some("spam"), 1));
+    assert_eq!(
+        (list[0].user_id, list[0].reason.as_deref(), list[0].added_by),
+        (5, Some("spam"), 1)
+    );
     assert!(store.blacklist_remove(GUILD, 5).await.expect("remove"));
-    assert!(!store.blacklist_remove(GUILD, 5).await.expect("remove twice"));
-    store.open_ticket(&new_ticket(GUILD, 5)).await.expect("allowed again");
+    assert!(!store
+        .blacklist_remove(GUILD, 5)
+        .await
+        .expect("remove twice"));
+    store
+        .open_ticket(&new_ticket(GUILD, 5))
+        .await
+        .expect("allowed again");
 }
 
-on_both_backends!(fifty_members_opening_at_once_get_fifty_distinct_numbers, fifty_at_once_);
+on_both_backends!(
+    fifty_members_opening_at_once_get_fifty_distinct_numbers,
+    fifty_at_once_
+);
 async fn fifty_at_once_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 1).await;
     let mut tasks = Vec::new();
     for member in 0..50u64 {
@@ -137,20 +240,30 @@ async fn fifty_at_once_(backend: Backend) {
     }
     let mut numbers = HashSet::new();
     for task in tasks {
-        let (ticket, _) = task.await.expect("task").expect("every member gets a ticket");
+        let (ticket, _) = task
+            .await
+            .expect("task")
+            .expect("every member gets a ticket");
         numbers.insert(ticket.number);
     }
     assert_eq!(numbers, (1..=50).collect::<HashSet<i64>>());
 }
 
-on_both_backends!(one_member_racing_past_the_limit_gets_only_the_limit, racing_past_the_limit_);
+on_both_backends!(
+    one_member_racing_past_the_limit_gets_only_the_limit,
+    racing_past_the_limit_
+);
 async fn racing_past_the_limit_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 2).await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { store.open_ticket(&new_ticket(GUILD, 42)).await }));
+        tasks.push(tokio::spawn(async move {
+            store.open_ticket(&new_ticket(GUILD, 42)).await
+        }));
     }
     let mut opened = 0;
     for task in tasks {
@@ -167,74 +280,184 @@ async fn racing_past_the_limit_(backend: Backend) {
 
 on_both_backends!(closing_records_who_when_and_why_once, closing_records_);
 async fn closing_records_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 1).await;
-    let (t, _) = store.open_ticket(&new_ticket(GUILD, 7)).await.expect("open");
-    let closed = store.close_ticket(t.id, 99, Some("resolved")).await.expect("close").expect("was open");
+    let (t, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
+    let closed = store
+        .close_ticket(t.id, 99, Some("resolved"))
+        .await
+        .expect("close")
+        .expect("was open");
     assert_eq!(closed.status, TicketStatus::Closed);
-    assert_eq!((closed.closed_by, closed.close_reason.as_deref()), (Some(99), Some("resolved")));
+    assert_eq!(
+        (closed.closed_by, closed.close_reason.as_deref()),
+        (Some(99), Some("resolved"))
+    );
     assert!(closed.closed_at.expect("closed_at set") >= closed.opened_at);
-    assert!(store.close_ticket(t.id, 99, None).await.expect("close").is_none(), "closing twice");
-    let audit: Vec<String> = store.ticket_audit(t.id).await.expect("audit").into_iter().map(|a| a.action).collect();
+    assert!(
+        store
+            .close_ticket(t.id, 99, None)
+            .await
+            .expect("close")
+            .is_none(),
+        "closing twice"
+    );
+    let audit: Vec<String> = store
+        .ticket_audit(t.id)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
     assert_eq!(audit, ["opened", "closed"]);
 }
 
 on_both_backends!(claims_are_exclusive, claims_are_exclusive_);
 async fn claims_are_exclusive_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 1).await;
-    let (t, _) = store.open_ticket(&new_ticket(GUILD, 7)).await.expect("open");
-    assert_eq!(store.claim_ticket(t.id, 50).await.expect("claim"), ClaimOutcome::Claimed);
-    assert_eq!(store.claim_ticket(t.id, 51).await.expect("claim"), ClaimOutcome::AlreadyClaimed(50));
-    assert_eq!(store.ticket(t.id).await.expect("read").expect("exists").claimed_by, Some(50));
+    let (t, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
+    assert_eq!(
+        store.claim_ticket(t.id, 50).await.expect("claim"),
+        ClaimOutcome::Claimed
+    );
+    assert_eq!(
+        store.claim_ticket(t.id, 51).await.expect("claim"),
+        ClaimOutcome::AlreadyClaimed(50)
+    );
+    assert_eq!(
+        store
+            .ticket(t.id)
+            .await
+            .expect("read")
+            .expect("exists")
+            .claimed_by,
+        Some(50)
+    );
     assert!(store.unclaim_ticket(t.id, 50).await.expect("unclaim"));
     assert!(!store.unclaim_ticket(t.id, 50).await.expect("unclaim twice"));
-    assert_eq!(store.claim_ticket(t.id, 51).await.expect("claim"), ClaimOutcome::Claimed);
+    assert_eq!(
+        store.claim_ticket(t.id, 51).await.expect("claim"),
+        ClaimOutcome::Claimed
+    );
     store.close_ticket(t.id, 51, None).await.expect("close");
-    assert_eq!(store.claim_ticket(t.id, 52).await.expect("claim"), ClaimOutcome::NotOpen);
+    assert_eq!(
+        store.claim_ticket(t.id, 52).await.expect("claim"),
+        ClaimOutcome::NotOpen
+    );
 }
 
 on_both_backends!(ticket_members_are_recorded, ticket_members_are_recorded_);
 async fn ticket_members_are_recorded_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 1).await;
-    let (t, _) = store.open_ticket(&new_ticket(GUILD, 7)).await.expect("open");
+    let (t, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
     store.add_ticket_member(&t, 70, 50).await.expect("add");
     store.add_ticket_member(&t, 71, 50).await.expect("add");
-    store.add_ticket_member(&t, 70, 50).await.expect("add twice is harmless");
-    store.remove_ticket_member(&t, 71, 50).await.expect("remove");
+    store
+        .add_ticket_member(&t, 70, 50)
+        .await
+        .expect("add twice is harmless");
+    store
+        .remove_ticket_member(&t, 71, 50)
+        .await
+        .expect("remove");
     assert_eq!(store.ticket_members(t.id).await.expect("members"), vec![70]);
 }
 
 on_both_backends!(leaving_a_server_deletes_only_its_data, leaving_a_server_);
 async fn leaving_a_server_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 1).await;
     set_up(&store, OTHER_GUILD, 1).await;
-    let (t, _) = store.open_ticket(&new_ticket(GUILD, 7)).await.expect("open");
+    let (t, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
     store.add_ticket_member(&t, 70, 50).await.expect("add");
-    store.blacklist_add(GUILD, 9, None, 1).await.expect("blacklist");
-    store.create_panel(GUILD, 1, "t", "d", "b", 1).await.expect("panel");
-    store.open_ticket(&new_ticket(OTHER_GUILD, 7)).await.expect("open elsewhere");
+    store
+        .blacklist_add(GUILD, 9, None, 1)
+        .await
+        .expect("blacklist");
+    store
+        .create_panel(GUILD, 1, "t", "d", "b", 1)
+        .await
+        .expect("panel");
+    store
+        .open_ticket(&new_ticket(OTHER_GUILD, 7))
+        .await
+        .expect("open elsewhere");
     store.delete_guild_data(GUILD).await.expect("delete");
     assert_eq!(store.guild_settings(GUILD).await.expect("read"), None);
-    assert!(store.tickets_in_guild(GUILD).await.expect("read").is_empty());
+    assert!(store
+        .tickets_in_guild(GUILD)
+        .await
+        .expect("read")
+        .is_empty());
     assert!(store.blacklist(GUILD).await.expect("read").is_empty());
     assert!(store.ticket_audit(t.id).await.expect("read").is_empty());
-    assert!(store.guild_settings(OTHER_GUILD).await.expect("read").is_some());
-    assert_eq!(store.tickets_in_guild(OTHER_GUILD).await.expect("read").len(), 1);
+    assert!(store
+        .guild_settings(OTHER_GUILD)
+        .await
+        .expect("read")
+        .is_some());
+    assert_eq!(
+        store
+            .tickets_in_guild(OTHER_GUILD)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
 }
 
 on_both_backends!(stale_reservations_are_swept, stale_reservations_are_swept_);
 async fn stale_reservations_are_swept_(backend: Backend) {
-    let Some((_db, store)) = fresh(backend).await else { return };
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
     set_up(&store, GUILD, 5).await;
-    let (with_channel, _) = store.open_ticket(&new_ticket(GUILD, 7)).await.expect("open");
-    store.attach_channel(with_channel.id, 5).await.expect("attach");
-    let (_without, _) = store.open_ticket(&new_ticket(GUILD, 8)).await.expect("open");
+    let (with_channel, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
+    store
+        .attach_channel(with_channel.id, 5)
+        .await
+        .expect("attach");
+    let (_without, _) = store
+        .open_ticket(&new_ticket(GUILD, 8))
+        .await
+        .expect("open");
     // Fresh reservations are in flight and stay.
-    assert_eq!(store.discard_stale_reservations(60_000).await.expect("sweep"), 0);
-    assert_eq!(store.discard_stale_reservations(-1).await.expect("sweep"), 1);
+    assert_eq!(
+        store
+            .discard_stale_reservations(60_000)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert_eq!(
+        store.discard_stale_reservations(-1).await.expect("sweep"),
+        1
+    );
     let left = store.tickets_in_guild(GUILD).await.expect("read");
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, with_channel.id);
@@ -242,7 +465,9 @@ async fn stale_reservations_are_swept_(backend: Backend) {
 
 on_both_backends!(migrations_are_idempotent, migrations_are_idempotent_);
 async fn migrations_are_idempotent_(backend: Backend) {
-    let Some((db, store)) = fresh(backend).await else { return };
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
     store.migrate().await.expect("second run is a no-op");
     let again = db.store().await;
     assert_eq!(again.backend(), backend);
