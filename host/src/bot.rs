@@ -1,8 +1,9 @@
 //! The bot's shared state, handed to every event handler.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
-use serenity::model::id::UserId;
+use serenity::model::id::{ApplicationId, UserId};
 use tokio_util::task::TaskTracker;
 
 use crate::cache::DiscordCache;
@@ -21,9 +22,19 @@ pub struct Bot {
     pub inflight: TaskTracker,
     /// The bot's own user, learned from READY.
     pub user_id: OnceLock<UserId>,
+    /// Whether this process has registered the slash commands.
+    pub commands_registered: AtomicBool,
 }
 
 impl Bot {
+    /// The bot's own user id: from READY, or else its application's id (they are equal for bots).
+    pub fn me(&self, application_id: ApplicationId) -> UserId {
+        self.user_id
+            .get()
+            .copied()
+            .unwrap_or_else(|| UserId::new(application_id.get()))
+    }
+
     /// Fresh state around an open store.
     pub fn new(store: Store) -> Bot {
         Bot {
@@ -31,6 +42,7 @@ impl Bot {
             cache: DiscordCache::new(CACHE_CAPACITY),
             inflight: TaskTracker::new(),
             user_id: OnceLock::new(),
+            commands_registered: AtomicBool::new(false),
         }
     }
 }

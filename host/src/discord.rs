@@ -52,9 +52,20 @@ impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.bot.user_id.set(ready.user.id);
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
-        // Bulk overwrite: the registered set is exactly ours, stale commands disappear.
+        // Bulk overwrite: the registered set is exactly ours, stale commands disappear. Once per
+        // process, not on every shard's READY or every reconnect.
+        if self
+            .bot
+            .commands_registered
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
         if let Err(err) = Command::set_global_commands(&ctx.http, commands::all()).await {
             tracing::error!(error = %err, "registering slash commands failed");
+            self.bot
+                .commands_registered
+                .store(false, std::sync::atomic::Ordering::Release);
         }
     }
 

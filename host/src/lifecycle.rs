@@ -115,11 +115,7 @@ pub async fn open(
             Err(OpenRefusal::Store(err)) => return Err(err.into()),
         };
 
-    let bot_id = bot
-        .user_id
-        .get()
-        .copied()
-        .unwrap_or_else(|| UserId::new(inv.application_id.get()));
+    let bot_id = bot.me(inv.application_id);
     let overwrites = ticket_overwrites(
         guild_id,
         opener,
@@ -146,10 +142,20 @@ pub async fn open(
             return Ok(Reply::text(channel_failure_advice(failure, &settings)));
         }
     };
-    if let Err(err) = bot.store.attach_channel(ticket.id, channel.id.get()).await {
-        delete_channel_quietly(http, channel.id).await;
-        undo_reservation(bot, &ticket).await;
-        return Err(err.into());
+    match bot.store.attach_channel(ticket.id, channel.id.get()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            // The server's data was deleted meanwhile (the bot was removed): no row, no channel.
+            delete_channel_quietly(http, channel.id).await;
+            return Ok(Reply::text(
+                "Tickets were switched off in this server while yours was being created. \
+                 Ask an admin to run `/setup` again.",
+            ));
+        }
+        Err(err) => {
+            undo_half_made(bot, http, &ticket, channel.id, bot_id).await;
+            return Err(err.into());
+        }
     }
 
     let mut welcome = format!(
@@ -165,8 +171,7 @@ pub async fn open(
     if let Err(err) = channel.id.send_message(http, message).await {
         let failure = DiscordFailure::of(&err);
         tracing::warn!(error = %err, ?failure, "posting the welcome message failed; undoing the ticket");
-        delete_channel_quietly(http, channel.id).await;
-        undo_reservation(bot, &ticket).await;
+        undo_half_made(bot, http, &ticket, channel.id, bot_id).await;
         return Ok(Reply::text(match failure {
             DiscordFailure::MissingPermissions => "Tessera created the ticket channel but wasn't allowed to post in it, so it removed it again. \
                  An admin should give Tessera **View Channel** and **Send Messages** in the ticket category.".to_owned(),
@@ -195,9 +200,15 @@ fn channel_failure_advice(failure: DiscordFailure, settings: &GuildSettings) -> 
         .unwrap_or_default();
     match failure {
         DiscordFailure::MissingPermissions => format!(
-            "I couldn't create your ticket: Tessera needs **Manage Channels** and **Manage Roles**{place}. \
-             Ask an admin to grant them to Tessera's role, then try again."
+            "I couldn't create your ticket: Tessera needs **Manage Channels** and **Manage Roles**{place}, \
+             and every permission it gives ticket members (View Channel, Send Messages, Read Message History, \
+             Attach Files, Manage Messages). Ask an admin to grant them to Tessera's role, then try again."
         ),
+        DiscordFailure::Other if settings.category_id.is_some() => {
+            "I couldn't create your ticket: Discord refused the new channel. The ticket category may be full \
+             (a category holds at most 50 channels); ask an admin to close old tickets or pick another category."
+                .to_owned()
+        }
         DiscordFailure::NotFound if settings.category_id.is_some() => {
             "I couldn't create your ticket: the ticket category set with `/setup` no longer exists. \
              Ask an admin to run `/setup` again."
@@ -226,12 +237,45 @@ async fn undo_reservation(bot: &Bot, ticket: &Ticket) {
     }
 }
 
-async fn delete_channel_quietly(http: &Http, channel: ChannelId) {
-    if let Err(err) = http
+/// Deletes a channel made for a ticket that could not be finished; `false` if Discord refused.
+async fn delete_channel_quietly(http: &Http, channel: ChannelId) -> bool {
+    match http
         .delete_channel(channel, Some("Tessera: undoing a failed ticket"))
         .await
     {
-        tracing::error!(error = %err, channel_id = %channel, "could not delete a half-made ticket channel");
+        Ok(_) => true,
+        Err(err) => {
+            tracing::error!(error = %err, channel_id = %channel, "could not delete a half-made ticket channel");
+            false
+        }
+    }
+}
+
+/// Undoes a ticket whose channel exists but could not be finished. If the channel cannot be
+/// deleted, its row stays (closed, with the reason) so no channel is left without a record.
+async fn undo_half_made(
+    bot: &Bot,
+    http: &Http,
+    ticket: &Ticket,
+    channel: ChannelId,
+    bot_id: UserId,
+) {
+    if delete_channel_quietly(http, channel).await {
+        undo_reservation(bot, ticket).await;
+        return;
+    }
+    let recorded = async {
+        bot.store.attach_channel(ticket.id, channel.get()).await?;
+        bot.store
+            .close_ticket(
+                ticket.id,
+                bot_id.get(),
+                Some("Tessera could not finish creating this ticket"),
+            )
+            .await
+    };
+    if let Err(err) = recorded.await {
+        tracing::error!(error = %err, ticket_id = ticket.id, "could not record a half-made ticket");
     }
 }
 
@@ -417,9 +461,10 @@ pub async fn unclaim(
             "This ticket is claimed by <@{holder}>; only they or an admin can unclaim it."
         )));
     }
+    let only_if_held_by = (!inv.is_manager()).then(|| inv.user.id.get());
     if !bot
         .store
-        .unclaim_ticket(ticket.id, inv.user.id.get())
+        .unclaim_ticket(ticket.id, inv.user.id.get(), only_if_held_by)
         .await?
     {
         return Ok(Reply::text("This ticket isn't claimed."));
@@ -463,6 +508,11 @@ pub async fn add_member(
     if !inv.is_staff(settings) {
         return Ok(Reply::text("Only staff can add people to a ticket."));
     }
+    if is_the_bot(bot, inv, user) {
+        return Ok(Reply::text(
+            "Tessera is already in every ticket it manages.",
+        ));
+    }
     let Some(channel) = ticket.channel_id.map(ChannelId::new) else {
         return Ok(Reply::text(
             "This ticket has no channel yet; try again in a moment.",
@@ -503,6 +553,11 @@ pub async fn remove_member(
     if !inv.is_staff(settings) {
         return Ok(Reply::text("Only staff can remove people from a ticket."));
     }
+    if is_the_bot(bot, inv, user) {
+        return Ok(Reply::text(
+            "Tessera can't be removed from a ticket: it needs access to close it. Close the ticket instead.",
+        ));
+    }
     if user.get() == ticket.opener_id {
         return Ok(Reply::text(
             "That's the person who opened this ticket. Close the ticket instead of removing them.",
@@ -527,6 +582,10 @@ pub async fn remove_member(
     Ok(Reply::text(format!(
         "<@{user}> can no longer see this ticket."
     )))
+}
+
+fn is_the_bot(bot: &Bot, inv: &Invocation<'_>, user: UserId) -> bool {
+    bot.me(inv.application_id) == user
 }
 
 fn member_failure(err: &serenity::Error, verb: &str) -> String {

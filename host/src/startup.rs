@@ -9,12 +9,10 @@ use serenity::Client;
 use crate::bot::Bot;
 use crate::config::{ConfigError, Settings};
 use crate::discord::{http_client, intents, Handler};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, STALE_RESERVATION_MS};
 
 /// How long shutdown waits for in-flight interactions.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Reservations older than this without a channel were cut off by a crash.
-const STALE_RESERVATION_MS: i64 = 5 * 60 * 1000;
 
 /// Why the bot could not start; each names what the operator must fix.
 #[derive(Debug, thiserror::Error)]
@@ -79,13 +77,21 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shards = self.client.shard_manager.clone();
-        let stopper = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing the gateway connection");
-            shards.shutdown_all().await;
-        });
-        let result = self.client.start().await;
-        stopper.abort();
+        // `shutdown_all` cannot stop a client that is still retrying its first connection, so
+        // the shutdown future wins the race on its own rather than waiting for `start` to end.
+        let result = tokio::select! {
+            started = self.client.start() => {
+                started.map_err(|err| anyhow::anyhow!("the Discord connection failed: {err}"))
+            }
+            () = shutdown => {
+                tracing::info!("shutting down: closing the gateway connection");
+                shards.shutdown_all().await;
+                Ok(())
+            }
+        };
+        // An event dispatched just before the gateway closed may not have reached its handler
+        // yet; give it a moment to register as in flight before waiting for the rest.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         self.bot.inflight.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, self.bot.inflight.wait())
             .await
@@ -95,7 +101,7 @@ impl Application {
         }
         self.bot.store.close().await;
         tracing::info!("stopped");
-        result.map_err(|err| anyhow::anyhow!("the Discord connection failed: {err}"))
+        result
     }
 
     /// The shared state (for tests and benchmarks).

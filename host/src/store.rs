@@ -17,7 +17,9 @@ use sqlx::sqlite::{
 };
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
-pub use tickets::{AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus};
+pub use tickets::{
+    AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -143,13 +145,15 @@ impl Store {
         let g = sf(guild_id);
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Settings first: opening a ticket locks this row first too, so the two never
+            // wait on each other in opposite orders.
             for sql in [
+                "DELETE FROM guild_settings WHERE guild_id = $1",
                 "DELETE FROM audit_log WHERE guild_id = $1",
                 "DELETE FROM ticket_members WHERE ticket_id IN (SELECT id FROM tickets WHERE guild_id = $1)",
                 "DELETE FROM tickets WHERE guild_id = $1",
                 "DELETE FROM panels WHERE guild_id = $1",
                 "DELETE FROM blacklist WHERE guild_id = $1",
-                "DELETE FROM guild_settings WHERE guild_id = $1",
             ] {
                 sqlx::query(sql).bind(g).execute(&mut *tx).await?;
             }

@@ -155,6 +155,9 @@ where
     })
 }
 
+/// A reservation older than this without a channel was cut off by a crash.
+pub const STALE_RESERVATION_MS: i64 = 5 * 60 * 1000;
+
 const AUDIT_SQL: &str =
     "INSERT INTO audit_log (guild_id, ticket_id, actor_id, action, detail, at) VALUES ($1, $2, $3, $4, $5, $6)";
 
@@ -169,7 +172,13 @@ impl Store {
     ) -> Result<(Ticket, GuildSettings), OpenRefusal> {
         let g = sf(new.guild_id);
         let opener = sf(new.opener_id);
-        let open_sql = concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE guild_id = $1 AND opener_id = $2 AND status = 'open' ORDER BY number");
+        // A reservation that never got its channel (a crash mid-open) stops counting after a while.
+        let open_sql = concat!(
+            "SELECT ",
+            ticket_columns!(),
+            " FROM tickets WHERE guild_id = $1 AND opener_id = $2 AND status = 'open' \
+             AND (channel_id IS NOT NULL OR opened_at > $3) ORDER BY number"
+        );
         let insert_sql = concat!("INSERT INTO tickets (guild_id, number, opener_id, panel_id, subject, status, opened_at) \
              VALUES ($1, $2, $3, $4, $5, 'open', $6) RETURNING ", ticket_columns!(), "");
         on_db!(self, pool => {
@@ -200,7 +209,12 @@ impl Store {
             if blacklisted.is_some() {
                 return Err(OpenRefusal::Blacklisted);
             }
-            let open = sqlx::query(open_sql).bind(g).bind(opener).fetch_all(&mut *tx).await?;
+            let open = sqlx::query(open_sql)
+                .bind(g)
+                .bind(opener)
+                .bind(now_ms() - STALE_RESERVATION_MS)
+                .fetch_all(&mut *tx)
+                .await?;
             if open.len() as i64 >= max_open {
                 let oldest = ticket_from_row(&open[0])?;
                 return Err(OpenRefusal::LimitReached {
@@ -233,16 +247,21 @@ impl Store {
         })
     }
 
-    /// Records the channel created for a reserved ticket.
-    pub async fn attach_channel(&self, ticket_id: i64, channel_id: u64) -> Result<(), StoreError> {
+    /// Records the channel created for a reserved ticket; `false` if the reservation is gone
+    /// (the server's data was deleted meanwhile), in which case the channel must go too.
+    pub async fn attach_channel(
+        &self,
+        ticket_id: i64,
+        channel_id: u64,
+    ) -> Result<bool, StoreError> {
         on_db!(self, pool => {
-            sqlx::query("UPDATE tickets SET channel_id = $1 WHERE id = $2")
+            let done = sqlx::query("UPDATE tickets SET channel_id = $1 WHERE id = $2")
                 .bind(sf(channel_id))
                 .bind(ticket_id)
                 .execute(pool)
                 .await?;
-        });
-        Ok(())
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// Removes a reserved ticket whose channel could not be made. Its number stays used.
@@ -373,14 +392,21 @@ impl Store {
         })
     }
 
-    /// Releases a claim; `false` if the ticket was not claimed.
-    pub async fn unclaim_ticket(&self, ticket_id: i64, actor_id: u64) -> Result<bool, StoreError> {
+    /// Releases a claim; `false` if the ticket was not claimed (by `holder`, when given).
+    pub async fn unclaim_ticket(
+        &self,
+        ticket_id: i64,
+        actor_id: u64,
+        holder: Option<u64>,
+    ) -> Result<bool, StoreError> {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
-                "UPDATE tickets SET claimed_by = NULL WHERE id = $1 AND status = 'open' AND claimed_by IS NOT NULL RETURNING guild_id",
+                "UPDATE tickets SET claimed_by = NULL WHERE id = $1 AND status = 'open' AND claimed_by IS NOT NULL \
+                 AND ($2 IS NULL OR claimed_by = $2) RETURNING guild_id",
             )
             .bind(ticket_id)
+            .bind(holder.map(sf))
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = done else { return Ok(false) };

@@ -50,9 +50,33 @@ async fn panel_opens_ticket(backend: Backend) {
     app.set_up(1).await;
     let opener = app.member(1);
     let (panel, custom_id) = app.post_panel().await;
-    let reply = app.click(&opener, app.lobby, panel, &custom_id).await;
+    let i = app
+        .emu
+        .click_button(app.guild, app.lobby, panel, &opener, &custom_id)
+        .await;
+    let reply = app.reply(&i).await;
     let channel_id = channel_mentioned(&reply).expect("the reply links the channel");
     assert!(text(&reply).contains("Your ticket is open"), "{reply}");
+    // Acknowledged first (an ephemeral deferral), before any slow work, to meet Discord's 3 s.
+    let callback = app.emu.interaction_callback(&i).expect("a callback");
+    assert_eq!(
+        (
+            callback["type"].as_u64(),
+            callback["data"]["flags"].as_u64()
+        ),
+        (Some(5), Some(64))
+    );
+    let requests = app.emu.requests();
+    let acked = requests
+        .iter()
+        .position(|r| r.path.starts_with(&format!("/interactions/{}/", i.id)));
+    let created = requests
+        .iter()
+        .position(|r| r.method == "POST" && r.path.ends_with("/channels"));
+    assert!(
+        acked.expect("acknowledged") < created.expect("a channel"),
+        "deferred before creating the channel"
+    );
 
     let channel = app.emu.channel(channel_id).expect("the channel exists");
     assert_eq!(channel["name"], "ticket-0001");
@@ -362,6 +386,20 @@ async fn add_remove(backend: Backend) {
         .await
         .expect("read")
         .is_empty());
+    // Nor can Tessera itself be added (which would overwrite its own rights) or removed.
+    let bot_opt = json!([{"name": "user", "type": 6, "value": app.emu.bot_user_id().to_string()}]);
+    let reply = app.command(&staff, channel, "add", bot_opt.clone()).await;
+    assert!(text(&reply).contains("already in every ticket"), "{reply}");
+    let reply = app.command(&staff, channel, "remove", bot_opt).await;
+    assert!(text(&reply).contains("can't be removed"), "{reply}");
+    assert!(
+        overwrites(&app.emu.channel(channel).expect("exists")).contains(&(
+            app.emu.bot_user_id(),
+            1,
+            perms::BOT,
+            0
+        ))
+    );
     // The opener cannot be removed.
     let reply = app
         .command(

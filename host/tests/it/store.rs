@@ -344,8 +344,19 @@ async fn claims_are_exclusive_(backend: Backend) {
             .claimed_by,
         Some(50)
     );
-    assert!(store.unclaim_ticket(t.id, 50).await.expect("unclaim"));
-    assert!(!store.unclaim_ticket(t.id, 50).await.expect("unclaim twice"));
+    // Someone who does not hold the claim cannot release it (unless allowed to release any).
+    assert!(!store
+        .unclaim_ticket(t.id, 51, Some(51))
+        .await
+        .expect("unclaim"));
+    assert!(store
+        .unclaim_ticket(t.id, 50, Some(50))
+        .await
+        .expect("unclaim"));
+    assert!(!store
+        .unclaim_ticket(t.id, 50, None)
+        .await
+        .expect("unclaim twice"));
     assert_eq!(
         store.claim_ticket(t.id, 51).await.expect("claim"),
         ClaimOutcome::Claimed
@@ -471,4 +482,34 @@ async fn migrations_are_idempotent_(backend: Backend) {
     store.migrate().await.expect("second run is a no-op");
     let again = db.store().await;
     assert_eq!(again.backend(), backend);
+}
+
+on_both_backends!(
+    a_reservation_cut_off_by_a_crash_stops_counting_toward_the_limit,
+    stale_reservation_limit_
+);
+async fn stale_reservation_limit_(backend: Backend) {
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    set_up(&store, GUILD, 1).await;
+    let (stuck, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
+    assert!(matches!(
+        store.open_ticket(&new_ticket(GUILD, 7)).await,
+        Err(OpenRefusal::LimitReached { .. })
+    ));
+    // Ten minutes later, still without a channel: the process that made it died mid-open.
+    db.execute(&format!(
+        "UPDATE tickets SET opened_at = opened_at - {} WHERE id = {}",
+        2 * tessera::store::STALE_RESERVATION_MS,
+        stuck.id
+    ))
+    .await;
+    store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("the member is not blocked");
 }
