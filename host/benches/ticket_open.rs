@@ -16,7 +16,7 @@ use tessera_discord_emulator::{Emulator, GuildSpec, MemberSpec, MANAGE_GUILD};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// Opens in flight at once for the throughput figure.
-const BATCH: u64 = 100;
+const BATCH: u64 = 200;
 
 struct World {
     emu: Emulator,

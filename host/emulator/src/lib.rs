@@ -77,7 +77,8 @@ pub const EVERYONE_PERMISSIONS: u64 =
     0x400 | 0x800 | 0x1_0000 | 0x40 | 0x4000 | 0x8000 | 0x8000_0000;
 
 /// How often waits poll the state.
-const POLL: Duration = Duration::from_millis(1);
+/// How often waits look again when nothing woke them (gateway-side changes do not notify).
+const POLL: Duration = Duration::from_millis(20);
 
 /// A guild to add with [`Emulator::add_guild`].
 #[derive(Clone, Debug)]
@@ -283,7 +284,7 @@ impl Emulator {
     pub fn add_channel(&self, guild_id: u64, name: &str, kind: u8, parent_id: Option<u64>) -> u64 {
         let id = self.shared.ids.next();
         let mut inner = self.shared.lock();
-        let position = inner.guild_channels(guild_id).len() as u64;
+        let position = inner.next_channel_position() as u64;
         let c = payloads::channel(id, guild_id, name, kind, parent_id, position);
         inner.channels.insert(id, c.clone());
         inner.dispatch("CHANNEL_CREATE", &c);
@@ -406,6 +407,7 @@ impl Emulator {
             data,
             None,
         );
+        inner.interaction_tokens.insert(token.clone(), id);
         inner.interactions.insert(
             id,
             InteractionRec {
@@ -479,6 +481,7 @@ impl Emulator {
             data,
             Some(message),
         );
+        inner.interaction_tokens.insert(token.clone(), id);
         inner.interactions.insert(
             id,
             InteractionRec {
@@ -571,6 +574,8 @@ impl Emulator {
     ) -> anyhow::Result<RecordedRequest> {
         let deadline = Instant::now() + timeout;
         loop {
+            // Registered before looking, so a change in between is not missed.
+            let changed = self.shared.changed.notified();
             {
                 let inner = self.shared.lock();
                 if let Some(r) = inner.requests.iter().find(|r| pred(r)) {
@@ -583,7 +588,7 @@ impl Emulator {
                     );
                 }
             }
-            tokio::time::sleep(POLL).await;
+            let _ = tokio::time::timeout(POLL, changed).await;
         }
     }
 
@@ -606,6 +611,8 @@ impl Emulator {
     ) -> anyhow::Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
+            // Registered before looking, so a change in between is not missed.
+            let changed = self.shared.changed.notified();
             {
                 let inner = self.shared.lock();
                 let Some(rec) = inner.interactions.get(&i.id) else {
@@ -628,7 +635,7 @@ impl Emulator {
                     );
                 }
             }
-            tokio::time::sleep(POLL).await;
+            let _ = tokio::time::timeout(POLL, changed).await;
         }
     }
 

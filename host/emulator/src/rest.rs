@@ -73,6 +73,19 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let response = handle_request(shared.clone(), method, uri, headers, body).await;
+    // Whatever the request changed, tests waiting on the state look again now.
+    shared.changed.notify_waiters();
+    response
+}
+
+async fn handle_request(
+    shared: Arc<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let method = method.as_str().to_ascii_uppercase();
     let full_path = uri.path().to_owned();
     let query = uri.query().map(str::to_owned);
@@ -853,7 +866,7 @@ fn create_channel(shared: &Shared, inner: &mut Inner, guild_id: u64, b: &Value) 
     let position = b
         .get("position")
         .and_then(Value::as_u64)
-        .unwrap_or(inner.guild_channels(guild_id).len() as u64);
+        .unwrap_or_else(|| inner.next_channel_position() as u64);
     let mut ch = payloads::channel(id, guild_id, name, kind as u8, parent, position);
     let overwrites: Vec<Value> = b
         .get("permission_overwrites")
@@ -1029,9 +1042,9 @@ fn webhook(
         return unknown_webhook();
     }
     let Some(rec) = inner
-        .interactions
-        .values()
-        .find(|r| r.token == token)
+        .interaction_tokens
+        .get(token)
+        .and_then(|id| inner.interactions.get(id))
         .cloned()
     else {
         return unknown_webhook();

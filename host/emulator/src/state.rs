@@ -129,6 +129,8 @@ pub struct Inner {
     pub guild_commands: BTreeMap<u64, Vec<Value>>,
     /// Interactions by id.
     pub interactions: HashMap<u64, InteractionRec>,
+    /// Interaction id by token (webhook routes are addressed by token).
+    pub interaction_tokens: HashMap<String, u64>,
     /// Every REST request.
     pub requests: Vec<RecordedRequest>,
     /// OpenAPI / protocol violations.
@@ -160,6 +162,8 @@ pub struct Shared {
     pub port: u16,
     /// Id source.
     pub ids: Snowflakes,
+    /// Woken after every REST request, so waits need not poll.
+    pub changed: tokio::sync::Notify,
     inner: Mutex<Inner>,
 }
 
@@ -172,6 +176,7 @@ impl Shared {
             bot_name: "Tessera".to_owned(),
             port,
             ids: Snowflakes::new(),
+            changed: tokio::sync::Notify::new(),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -214,6 +219,12 @@ impl Inner {
             .filter(|r| r.guild_id == guild_id)
             .map(payloads::role)
             .collect()
+    }
+
+    /// A position for a new channel: any increasing number will do, and counting every channel
+    /// keeps channel creation O(1) however many tickets a benchmark has opened.
+    pub fn next_channel_position(&self) -> usize {
+        self.channels.len()
     }
 
     /// Channels of a guild as JSON, in id order.
