@@ -2,20 +2,20 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the `tessera` command line (`run`, `migrate`); `main.rs` only calls it.
-//! - [`config`]: typed settings from `tessera.toml` and `TESSERA_*` variables.
-//! - [`startup`]: builds the application and runs it until a shutdown signal.
-//! - [`telemetry`]: logging.
-//! - [`store`]: the database (SQLite or PostgreSQL) behind one API.
-//! - [`discord`]: the serenity adapter (client, gateway event handler).
-//! - [`router`]: acknowledges each interaction, routes it, answers it.
-//! - [`commands`]: one file per slash command.
-//! - [`lifecycle`]: the ticket flows on Discord (open, close, claim, members).
-//! - [`invocation`]: who called, where, with which permissions.
-//! - [`reply`]: what the caller sees.
-//! - [`discord_error`]: what a Discord refusal means for the caller.
-//! - [`cache`]: bounded, short-lived caches of fetched Discord objects.
-//! - [`bot`]: the state shared by handlers.
+//! - [`cli`] — the `tessera` command line (`run`, `migrate`); `main.rs` only calls it.
+//! - [`config`] — typed settings from `tessera.toml` and `TESSERA_*` variables.
+//! - [`startup`] — builds the application and runs it until a shutdown signal.
+//! - [`telemetry`] — logging.
+//! - [`store`] — the database (SQLite or PostgreSQL) behind one API.
+//! - [`discord`] — the serenity adapter (client, gateway event handler).
+//! - [`router`] — acknowledges each interaction, routes it, answers it.
+//! - [`commands`] — one file per slash command.
+//! - [`lifecycle`] — the ticket flows on Discord (open, close, claim, members).
+//! - [`invocation`] — who called, where, with which permissions.
+//! - [`reply`] — what the caller sees.
+//! - [`discord_error`] — what a Discord refusal means for the caller.
+//! - [`cache`] — bounded, short-lived caches of fetched Discord objects.
+//! - [`bot`] — the state shared by handlers.
 
 pub mod bot;
 pub mod cache;
