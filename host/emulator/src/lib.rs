@@ -422,6 +422,7 @@ impl Emulator {
                 last_answer: None,
                 dispatched_at: Instant::now(),
                 answered_at: None,
+                answered: Arc::default(),
             },
         );
         inner.dispatch("INTERACTION_CREATE", &payload);
@@ -496,6 +497,7 @@ impl Emulator {
                 last_answer: None,
                 dispatched_at: Instant::now(),
                 answered_at: None,
+                answered: Arc::default(),
             },
         );
         inner.dispatch("INTERACTION_CREATE", &payload);
@@ -610,9 +612,13 @@ impl Emulator {
         timeout: Duration,
     ) -> anyhow::Result<Value> {
         let deadline = Instant::now() + timeout;
+        let answered = match self.shared.lock().interactions.get(&i.id) {
+            Some(rec) => rec.answered.clone(),
+            None => anyhow::bail!("interaction {} was never injected", i.id),
+        };
         loop {
-            // Registered before looking, so a change in between is not missed.
-            let changed = self.shared.changed.notified();
+            // Registered before looking, so an answer in between is not missed.
+            let changed = answered.notified();
             {
                 let inner = self.shared.lock();
                 let Some(rec) = inner.interactions.get(&i.id) else {

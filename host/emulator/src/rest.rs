@@ -1004,6 +1004,7 @@ fn interaction_callback(
         r.callback = Some(b.clone());
         if matches!(b.get("type").and_then(Value::as_u64), Some(4 | 7)) {
             r.answered_at = Some(std::time::Instant::now());
+            r.answered.notify_waiters();
         }
         r.original = original;
     }
@@ -1075,6 +1076,7 @@ fn webhook(
                 r.followups.push(mid);
                 r.last_answer = Some(mid);
                 r.answered_at = Some(std::time::Instant::now());
+                r.answered.notify_waiters();
             }
             ok(msg)
         }
@@ -1103,6 +1105,7 @@ fn webhook(
                     if let Some(r) = inner.interactions.get_mut(&rec.id) {
                         r.last_answer = Some(mid);
                         r.answered_at = Some(std::time::Instant::now());
+                        r.answered.notify_waiters();
                     }
                     ok(msg)
                 }

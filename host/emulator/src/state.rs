@@ -63,6 +63,8 @@ pub struct InteractionRec {
     pub dispatched_at: std::time::Instant,
     /// When the latest visible answer arrived (a type 4/7 callback, an edit or a follow-up).
     pub answered_at: Option<std::time::Instant>,
+    /// Woken on every answer, so a test waiting for this interaction wakes for it alone.
+    pub answered: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// A failure-injection rule.
@@ -120,7 +122,7 @@ pub struct Inner {
     /// Users the emulator has seen (MemberSpecs of injected interactions).
     pub users: BTreeMap<u64, MemberSpec>,
     /// Members seen per guild.
-    pub guild_members: BTreeMap<u64, Vec<u64>>,
+    pub guild_members: BTreeMap<u64, std::collections::BTreeSet<u64>>,
     /// DM channel id per user.
     pub dm_channels: BTreeMap<u64, u64>,
     /// Global commands, as last registered (response objects).
@@ -268,10 +270,7 @@ impl Inner {
     pub fn remember_member(&mut self, guild_id: Option<u64>, m: &MemberSpec) {
         self.users.insert(m.user_id, m.clone());
         if let Some(g) = guild_id {
-            let list = self.guild_members.entry(g).or_default();
-            if !list.contains(&m.user_id) {
-                list.push(m.user_id);
-            }
+            self.guild_members.entry(g).or_default().insert(m.user_id);
         }
     }
 }
