@@ -21,7 +21,7 @@ use crate::startup::{open_store, shutdown_signal, Application, StartupError};
 pub struct Cli {
     /// TOML configuration file (default: ./tessera.toml if it exists). Environment variables
     /// TESSERA_* override it.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
@@ -35,12 +35,20 @@ pub enum Command {
     Run,
     /// Apply database migrations and exit.
     Migrate,
+    /// Tools for plugin authors: inspect, run and pack WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(crate::plugin_cli::PluginCommand),
 }
 
 /// Parses the command line, runs it, and maps failures to exit codes: 2 for anything the
 /// operator must fix before starting (one line on stderr), 1 for a failure while running.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Plugin tools need no bot configuration.
+    let command = match cli.command {
+        Command::Plugin(plugin) => return crate::plugin_cli::run(plugin),
+        other => other,
+    };
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => return startup_failure(&StartupError::Config(err)),
@@ -57,7 +65,7 @@ pub fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Migrate => match open_store(&settings).await {
                 Ok(store) => {
                     store.close().await;
@@ -69,6 +77,7 @@ pub fn main() -> ExitCode {
                 }
                 Err(err) => startup_failure(&StartupError::Database(err)),
             },
+            Command::Plugin(_) => ExitCode::SUCCESS,
             Command::Run => {
                 let app = match Application::build(settings).await {
                     Ok(app) => app,

@@ -16,6 +16,8 @@
 //! - [`discord_error`] — what a Discord refusal means for the caller.
 //! - [`cache`] — bounded, short-lived caches of fetched Discord objects.
 //! - [`bot`] — the state shared by handlers.
+//! - [`plugin_cli`] — `tessera plugin inspect|run|pack` for plugin authors.
+//! - [`plugins`] — sandboxed WebAssembly integrations (manifest, inspection, egress, runtime).
 
 pub mod bot;
 pub mod cache;
@@ -26,6 +28,8 @@ pub mod discord;
 pub mod discord_error;
 pub mod invocation;
 pub mod lifecycle;
+pub mod plugin_cli;
+pub mod plugins;
 pub mod reply;
 pub mod router;
 pub mod startup;

@@ -1,0 +1,212 @@
+//! `tessera plugin …`: the plugin author's tools — inspect, run once in the sandbox, pack.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::plugins::component::{inspect, pack, WIT_PACKAGE, WIT_VERSION};
+use crate::plugins::runtime::{LoadError, Runtime, SandboxLimits};
+
+/// Plugin subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Show a plugin's manifest, WIT version and imports, without running it.
+    Inspect {
+        /// The plugin (a wasm32-wasip2 component with an embedded manifest).
+        file: PathBuf,
+    },
+    /// Run the plugin's ticket-open handler once, in the same sandbox and with the same
+    /// defaults as the bot, and print one JSON object. Exit 0: placeholders; 1: a contained
+    /// plugin failure; 2: unusable input.
+    Run {
+        /// The plugin file.
+        file: PathBuf,
+        /// The Discord user ID to pass as the ticket opener.
+        #[arg(long, value_name = "ID")]
+        user: String,
+        /// A config value, `key=value` (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// A secret, `name=value` (repeatable); injected by the host, never visible to the plugin.
+        #[arg(long = "secret", value_name = "NAME=VALUE")]
+        secret: Vec<String>,
+    },
+    /// Embed a manifest into a component built in any language.
+    Pack {
+        /// The component.
+        component: PathBuf,
+        /// The manifest (TOML).
+        #[arg(long, value_name = "PLUGIN.TOML")]
+        manifest: PathBuf,
+        /// Where to write the plugin.
+        #[arg(short = 'o', long = "output", value_name = "PLUGIN.WASM")]
+        output: PathBuf,
+    },
+}
+
+fn unusable(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(path).map_err(|e| unusable(format!("cannot read {}: {e}", path.display())))
+}
+
+fn pairs(items: &[String], what: &str) -> Result<HashMap<String, String>, ExitCode> {
+    let mut out = HashMap::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(unusable(format!("--{what} {item:?} must be KEY=VALUE")));
+        };
+        out.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
+/// Runs a plugin subcommand.
+pub fn run(command: PluginCommand) -> ExitCode {
+    match command {
+        PluginCommand::Inspect { file } => {
+            let bytes = match read(&file) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
+            match inspect(&bytes) {
+                Ok(i) => {
+                    let m = &i.manifest;
+                    println!("{} {} ({})", m.name, m.version, m.id);
+                    println!("  {}", m.description);
+                    println!("  author:         {}", m.author);
+                    println!("  privacy policy: {}", m.privacy_policy);
+                    println!("  data use:       {}", m.data_use);
+                    let hosts = if m.allowed_hosts.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        m.allowed_hosts.join(", ")
+                    };
+                    println!("  may call:       {hosts} (https only)");
+                    for c in &m.config {
+                        println!(
+                            "  config:         {}{} — {}",
+                            c.name,
+                            if c.required { " (required)" } else { "" },
+                            c.description
+                        );
+                    }
+                    for s in &m.secrets {
+                        println!(
+                            "  secret:         {} → {} header on {} — {}",
+                            s.name, s.header, s.host, s.description
+                        );
+                    }
+                    println!("  WIT:            {WIT_PACKAGE}@{WIT_VERSION}");
+                    println!("  imports:        {}", i.imports.join(", "));
+                    println!("  sha256:         {}", i.sha256);
+                    ExitCode::SUCCESS
+                }
+                Err(err) => unusable(format!("{}: {err}", file.display())),
+            }
+        }
+        PluginCommand::Pack {
+            component,
+            manifest,
+            output,
+        } => {
+            let bytes = match read(&component) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
+            let text = match std::fs::read_to_string(&manifest) {
+                Ok(t) => t,
+                Err(e) => return unusable(format!("cannot read {}: {e}", manifest.display())),
+            };
+            let packed = match pack(&bytes, &text) {
+                Ok(p) => p,
+                Err(err) => return unusable(format!("{}: {err}", component.display())),
+            };
+            if let Err(err) = inspect(&packed) {
+                return unusable(format!("{}: {err}", component.display()));
+            }
+            match std::fs::write(&output, packed) {
+                Ok(()) => {
+                    eprintln!("wrote {}", output.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => unusable(format!("cannot write {}: {e}", output.display())),
+            }
+        }
+        PluginCommand::Run {
+            file,
+            user,
+            config,
+            secret,
+        } => {
+            let Ok(user_id) = user.trim().parse::<u64>() else {
+                return unusable(format!(
+                    "--user {user:?} is not a Discord user ID (a number)"
+                ));
+            };
+            if user_id == 0 {
+                return unusable("--user must not be 0");
+            }
+            let (config, secrets) = match (pairs(&config, "config"), pairs(&secret, "secret")) {
+                (Ok(c), Ok(s)) => (c, s),
+                (Err(code), _) | (_, Err(code)) => return code,
+            };
+            let bytes = match read(&file) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return unusable(format!("cannot start the async runtime: {e}")),
+            };
+            runtime.block_on(async move {
+                let sandbox = match Runtime::new(SandboxLimits::default()) {
+                    Ok(s) => s,
+                    Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
+                };
+                let plugin = match sandbox.load(&bytes) {
+                    Ok(p) => p,
+                    Err(LoadError::Inspect(e)) => {
+                        return unusable(format!("{}: {e}", file.display()))
+                    }
+                    Err(e) => return unusable(format!("{}: {e}", file.display())),
+                };
+                let outcome = sandbox
+                    .on_ticket_opened(&plugin, user_id, config, secrets)
+                    .await;
+                let m = &plugin.inspection.manifest;
+                let (body, code) = match outcome.result {
+                    Ok(placeholders) => {
+                        let map: serde_json::Map<String, serde_json::Value> = placeholders
+                            .into_iter()
+                            .map(|(k, v)| (k, json!(v)))
+                            .collect();
+                        (
+                            json!({"plugin": m.id, "version": m.version, "placeholders": map}),
+                            ExitCode::SUCCESS,
+                        )
+                    }
+                    Err(failure) => (
+                        json!({"plugin": m.id, "version": m.version,
+                               "error": {"kind": failure.kind(), "message": failure.to_string()}}),
+                        ExitCode::from(1),
+                    ),
+                };
+                let mut body = body;
+                body["log"] = json!(outcome.log);
+                body["http_requests"] = json!(outcome.requests);
+                println!("{body}");
+                code
+            })
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Sandboxed WebAssembly integrations.
+//!
+//! - [`manifest`] — the static manifest every plugin embeds, and host patterns.
+//! - [`component`] — reading a plugin file without running it (`inspect`), and `pack`.
+//! - [`egress`] — host-mediated HTTPS under the sandbox's rules.
+//! - [`runtime`] — the engine, limits and per-event stores that run plugins.
+
+pub mod component;
+pub mod egress;
+pub mod manifest;
+pub mod runtime;
