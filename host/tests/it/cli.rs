@@ -105,3 +105,64 @@ fn an_unreachable_api_base_stops_start_up() {
     );
     assert_one_line_exit_2(&out, "TESSERA_DISCORD_API_BASE");
 }
+
+fn plugin_path(name: &str) -> String {
+    // Built by the plugin tests' helper; reading it here makes sure it exists.
+    let bytes = crate::plugin_files::plugin(name);
+    let dir = tempfile::tempdir().expect("a temp dir").keep();
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).expect("writing the plugin");
+    path.display().to_string()
+}
+
+#[test]
+fn plugin_run_prints_json_and_exits_0_1_or_2() {
+    let example = plugin_path("example");
+    let (out, _dir) = tessera(
+        &[
+            "plugin",
+            "run",
+            &example,
+            "--user",
+            "42",
+            "--config",
+            "greeting=Yo",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["placeholders"]["user_id"], "42");
+    assert_eq!(json["placeholders"]["greeting"], "Yo");
+
+    let looping = plugin_path("test_loop");
+    let (out, _dir) = tessera(&["plugin", "run", &looping, "--user", "42"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["error"]["kind"], "cpu-limit");
+
+    let (out, _dir) = tessera(&["plugin", "run", &example, "--user", "not-a-number"], &[]);
+    assert_one_line_exit_2(&out, "--user");
+    let garbage = std::env::temp_dir().join(format!("tessera-garbage-{}.wasm", std::process::id()));
+    std::fs::write(&garbage, b"garbage").expect("write");
+    let (out, _dir) = tessera(
+        &[
+            "plugin",
+            "run",
+            &garbage.display().to_string(),
+            "--user",
+            "1",
+        ],
+        &[],
+    );
+    assert_one_line_exit_2(&out, "not a WebAssembly file");
+    let (out, _dir) = tessera(&["plugin", "inspect", &garbage.display().to_string()], &[]);
+    assert_one_line_exit_2(&out, "not a WebAssembly file");
+    let (out, _dir) = tessera(&["plugin", "inspect", &example], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tessera:plugin@0.1.0") && text.contains("privacy policy"),
+        "{text}"
+    );
+}

@@ -3,6 +3,7 @@
 //! - `db`: a fresh SQLite file or PostgreSQL database per test.
 //! - `app`: `spawn_app()` — the Discord emulator, a fresh database and the real bot.
 //! - `store`: the store suite, on both backends.
+//! - `plugins`: the Wasm sandbox with real components built from `plugins/` (`plugin_files`).
 //! - `bot_*`: every command, refusal and failure path through the emulator, on both backends.
 
 mod app;
@@ -11,4 +12,6 @@ mod bot_setup;
 mod bot_tickets;
 mod cli;
 mod db;
+mod plugin_files;
+mod plugins;
 mod store;

@@ -1,0 +1,402 @@
+//! The plugin sandbox with real components: hostile plugins fail alone, the runtime keeps
+//! serving, and egress follows the rules (loopback only through the test-only switch).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use tessera::plugins::component::{inspect, InspectError};
+use tessera::plugins::egress::EgressPolicy;
+use tessera::plugins::runtime::{PluginFailure, Runtime, SandboxLimits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::plugin_files::plugin;
+
+const USER: u64 = 123_456_789_012_345_678;
+
+fn runtime() -> Runtime {
+    Runtime::new(SandboxLimits::default()).expect("a runtime")
+}
+
+fn config(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn run(rt: &Runtime, name: &str, cfg: &[(&str, &str)]) -> tessera::plugins::runtime::Outcome {
+    let loaded = rt.load(&plugin(name)).expect("loads");
+    rt.on_ticket_opened(&loaded, USER, config(cfg), HashMap::new())
+        .await
+}
+
+/// The example plugin still answers: the runtime survived whatever ran before.
+async fn still_serving(rt: &Runtime) {
+    let outcome = run(rt, "example", &[]).await;
+    let placeholders = outcome.result.expect("the example plugin works");
+    assert!(placeholders.contains(&("user_id".to_owned(), USER.to_string())));
+}
+
+#[tokio::test]
+async fn the_example_plugin_gets_the_user_id_and_config() {
+    let rt = runtime();
+    let outcome = run(&rt, "example", &[("greeting", "Hi")]).await;
+    let placeholders: HashMap<_, _> = outcome.result.expect("ok").into_iter().collect();
+    assert_eq!(placeholders["user_id"], USER.to_string());
+    assert_eq!(placeholders["greeting"], "Hi");
+    assert!(
+        outcome.log.iter().any(|l| l.contains("[info]")),
+        "{:?}",
+        outcome.log
+    );
+}
+
+#[tokio::test]
+async fn hostile_plugins_fail_alone_and_are_classified() {
+    let rt = runtime();
+    let cases: [(&str, &[(&str, &str)], fn(&PluginFailure) -> bool); 5] = [
+        ("test_loop", &[], |f| {
+            matches!(f, PluginFailure::CpuLimit(_))
+        }),
+        ("test_memory_bomb", &[], |f| {
+            matches!(f, PluginFailure::MemoryLimit(_))
+        }),
+        ("test_recursion", &[], |f| {
+            matches!(f, PluginFailure::Trap(_))
+        }),
+        ("test_panic", &[], |f| matches!(f, PluginFailure::Trap(_))),
+        (
+            "test_flood",
+            &[("count", "30"), ("value_len", "10"), ("log_lines", "0")],
+            |f| matches!(f, PluginFailure::Output(_)),
+        ),
+    ];
+    for (name, cfg, expected) in cases {
+        let outcome = run(&rt, name, cfg).await;
+        let failure = outcome.result.expect_err(name);
+        assert!(expected(&failure), "{name}: {failure:?}");
+        still_serving(&rt).await;
+    }
+}
+
+#[tokio::test]
+async fn oversized_output_and_log_floods_are_capped() {
+    let rt = runtime();
+    let outcome = run(
+        &rt,
+        "test_flood",
+        &[
+            ("count", "3"),
+            ("value_len", "5000"),
+            ("log_lines", "10000"),
+        ],
+    )
+    .await;
+    assert!(
+        matches!(outcome.result, Err(PluginFailure::Output(_))),
+        "{:?}",
+        outcome.result
+    );
+    let logged: usize = outcome.log.iter().map(String::len).sum();
+    assert!(
+        logged <= rt.limits().max_log_bytes + 200,
+        "log capped: {logged} bytes"
+    );
+    let outcome = run(
+        &rt,
+        "test_flood",
+        &[
+            ("count", "3"),
+            ("name_len", "100"),
+            ("value_len", "1"),
+            ("log_lines", "0"),
+        ],
+    )
+    .await;
+    assert!(
+        matches!(outcome.result, Err(PluginFailure::Output(_))),
+        "long names refused"
+    );
+}
+
+#[tokio::test]
+async fn wasi_gives_no_files_environment_or_sockets() {
+    let rt = runtime();
+    let placeholders: HashMap<_, _> = run(&rt, "test_wasi_escape", &[])
+        .await
+        .result
+        .expect("ok")
+        .into_iter()
+        .collect();
+    for key in ["fs", "env", "net"] {
+        assert!(
+            placeholders[key].starts_with("denied"),
+            "{key}: {}",
+            placeholders[key]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_gets_a_fresh_instance_even_at_once() {
+    let rt = runtime();
+    let loaded = rt.load(&plugin("test_state")).expect("loads");
+    let mut tasks = Vec::new();
+    for server in 0..8 {
+        let (rt, loaded) = (rt.clone(), loaded.clone());
+        tasks.push(tokio::spawn(async move {
+            rt.on_ticket_opened(&loaded, USER + server, HashMap::new(), HashMap::new())
+                .await
+        }));
+    }
+    for task in tasks {
+        let placeholders = task.await.expect("task").result.expect("ok");
+        assert_eq!(placeholders, vec![("count".to_owned(), "1".to_owned())]);
+    }
+}
+
+#[test]
+fn inspect_names_what_is_wrong_with_a_file() {
+    assert!(matches!(
+        inspect(b"MZ\x90\0 definitely not wasm"),
+        Err(InspectError::NotWasm)
+    ));
+    assert!(matches!(
+        inspect(b"\0asm\x01\0\0\0"),
+        Err(InspectError::CoreModule)
+    ));
+    let good = inspect(&plugin("example")).expect("the example inspects");
+    assert_eq!(good.manifest.id, "example");
+    assert!(good
+        .imports
+        .iter()
+        .all(|i| i.starts_with("tessera:plugin/") || i.starts_with("wasi:")));
+    assert_eq!(good.sha256.len(), 64);
+}
+
+/// A tiny HTTP/1.1 server on loopback answering every request with `response`, recording
+/// the requests it received.
+async fn serve(
+    response: &'static [u8],
+    delay: std::time::Duration,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                record
+                    .lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                tokio::time::sleep(delay).await;
+                let _ = socket.write_all(response).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn policy(test_mode: bool, hosts: &[(&str, &str)]) -> SandboxLimits {
+    SandboxLimits {
+        egress: EgressPolicy {
+            allow_loopback_for_tests: test_mode,
+            static_hosts: hosts
+                .iter()
+                .map(|(h, ip)| (h.to_string(), ip.parse::<IpAddr>().expect("ip")))
+                .collect(),
+            ..EgressPolicy::default()
+        },
+        // Longer than the egress timeout, so a slow server shows up as the fetch's own timeout.
+        event_timeout: std::time::Duration::from_secs(6),
+        ..SandboxLimits::default()
+    }
+}
+
+async fn fetch(rt: &Runtime, url: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let loaded = rt.load(&plugin("test_fetch")).expect("loads");
+    let mut cfg = config(extra);
+    cfg.insert("url".into(), url.into());
+    let secrets = HashMap::from([("token".to_owned(), "s3cret-token".to_owned())]);
+    let outcome = rt.on_ticket_opened(&loaded, USER, cfg, secrets).await;
+    outcome
+        .result
+        .expect("test-fetch reports errors as placeholders")
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test]
+async fn the_default_policy_refuses_loopback_private_link_local_and_metadata() {
+    let rt = Runtime::new(policy(
+        false,
+        &[
+            ("allowed.test", "127.0.0.1"),
+            ("private.allowed.test", "10.0.0.1"),
+            ("linklocal.allowed.test", "169.254.10.10"),
+            ("metadata.allowed.test", "169.254.169.254"),
+            ("v6.allowed.test", "::1"),
+        ],
+    ))
+    .expect("runtime");
+    for host in [
+        "allowed.test",
+        "private.allowed.test",
+        "linklocal.allowed.test",
+        "metadata.allowed.test",
+        "v6.allowed.test",
+    ] {
+        let out = fetch(&rt, &format!("https://{host}/"), &[]).await;
+        assert!(
+            out.get("error")
+                .is_some_and(|e| e.starts_with("destination-prohibited")),
+            "{host}: {out:?}"
+        );
+    }
+    for url in [
+        "https://127.0.0.1/",
+        "https://[::1]/",
+        "https://2130706433/",
+        "https://[::ffff:169.254.169.254]/",
+        "http://allowed.test/",
+        "https://allowed.test:8443/",
+        "https://evil.test/",
+        "ftp://allowed.test/",
+    ] {
+        let out = fetch(&rt, url, &[]).await;
+        assert!(
+            out.get("error").is_some_and(|e| e.starts_with("denied")),
+            "{url}: {out:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_the_test_switch_loopback_works_and_the_rules_still_hold() {
+    let (port, seen) = serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+        std::time::Duration::ZERO,
+    )
+    .await;
+    let rt = Runtime::new(policy(
+        true,
+        &[
+            ("allowed.test", "127.0.0.1"),
+            ("other.allowed.test", "127.0.0.1"),
+            ("private.allowed.test", "10.0.0.1"),
+        ],
+    ))
+    .expect("runtime");
+    let out = fetch(&rt, &format!("http://allowed.test:{port}/ok"), &[]).await;
+    assert_eq!(
+        (
+            out.get("status").map(String::as_str),
+            out.get("body").map(String::as_str)
+        ),
+        (Some("200"), Some("hello")),
+        "{out:?}"
+    );
+    // The secret went to its own host, as a header the plugin never saw...
+    assert!(
+        seen.lock().expect("lock")[0].contains("authorization: s3cret-token"),
+        "{:?}",
+        seen.lock()
+    );
+    // ...and not to another allowed host.
+    let out = fetch(&rt, &format!("http://other.allowed.test:{port}/ok"), &[]).await;
+    assert_eq!(out.get("status").map(String::as_str), Some("200"));
+    assert!(
+        !seen.lock().expect("lock")[1]
+            .to_lowercase()
+            .contains("s3cret"),
+        "{:?}",
+        seen.lock()
+    );
+    // Private addresses stay refused even in test mode.
+    let out = fetch(&rt, &format!("http://private.allowed.test:{port}/"), &[]).await;
+    assert!(
+        out.get("error")
+            .is_some_and(|e| e.starts_with("destination-prohibited")),
+        "{out:?}"
+    );
+    // CR/LF header injection is refused before sending.
+    let out = fetch(
+        &rt,
+        &format!("http://allowed.test:{port}/"),
+        &[
+            ("header_name", "X-Test"),
+            ("header_value", "a\r\nInjected: 1"),
+        ],
+    )
+    .await;
+    assert!(
+        out.get("error").is_some_and(|e| e.starts_with("denied")),
+        "{out:?}"
+    );
+    // So is a header reserved for a secret (an attempt to override or probe it).
+    let out = fetch(
+        &rt,
+        &format!("http://allowed.test:{port}/"),
+        &[("header_name", "Authorization"), ("header_value", "mine")],
+    )
+    .await;
+    assert!(
+        out.get("error").is_some_and(|e| e.starts_with("denied")),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_returned_not_followed_and_large_or_slow_answers_fail() {
+    let rt = Runtime::new(policy(true, &[("allowed.test", "127.0.0.1")])).expect("runtime");
+    let (port, seen) = serve(b"HTTP/1.1 302 Found\r\nlocation: http://10.0.0.1/latest/meta-data\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", std::time::Duration::ZERO).await;
+    let out = fetch(&rt, &format!("http://allowed.test:{port}/"), &[]).await;
+    assert_eq!(
+        out.get("status").map(String::as_str),
+        Some("302"),
+        "{out:?}"
+    );
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        1,
+        "the redirect was not followed"
+    );
+
+    static BIG: OnceLock<Vec<u8>> = OnceLock::new();
+    let big = BIG.get_or_init(|| {
+        let body = vec![b'x'; 300 * 1024];
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend(body);
+        r
+    });
+    let (port, _) = serve(big, std::time::Duration::ZERO).await;
+    let out = fetch(&rt, &format!("http://allowed.test:{port}/"), &[]).await;
+    assert!(
+        out.get("error").is_some_and(|e| e.starts_with("too-large")),
+        "{out:?}"
+    );
+
+    let (port, _) = serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let out = fetch(&rt, &format!("http://allowed.test:{port}/"), &[]).await;
+    assert!(
+        out.get("error").is_some_and(|e| e.starts_with("timeout")),
+        "{out:?}"
+    );
+}
+
+use std::sync::OnceLock;
