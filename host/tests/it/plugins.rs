@@ -54,7 +54,12 @@ async fn the_example_plugin_gets_the_user_id_and_config() {
 #[tokio::test]
 async fn hostile_plugins_fail_alone_and_are_classified() {
     let rt = runtime();
-    let cases: [(&str, &[(&str, &str)], fn(&PluginFailure) -> bool); 5] = [
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        fn(&PluginFailure) -> bool,
+    );
+    let cases: [Case; 5] = [
         ("test_loop", &[], |f| {
             matches!(f, PluginFailure::CpuLimit(_))
         }),
