@@ -412,6 +412,22 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_fourth_request_in_one_event_is_refused_before_anything_is_sent() {
+        let egress = Egress::new(EgressPolicy::default()).expect("a client");
+        let hosts = [AllowedHost::parse("api.example.com").expect("valid")];
+        let request = OutgoingRequest {
+            method: reqwest::Method::GET,
+            url: "https://api.example.com/".into(),
+            headers: Vec::new(),
+            body: None,
+        };
+        let mut sent = 3;
+        let refused = egress.fetch(&hosts, &[], request, &mut sent).await;
+        assert!(matches!(refused, Err(FetchFailure::Denied(m)) if m.contains("at most 3")));
+        assert_eq!(sent, 3);
+    }
+
     #[test]
     fn test_mode_admits_loopback_only() {
         assert!(allowed_in_test_mode("127.0.0.1".parse().expect("ip")));
