@@ -56,12 +56,12 @@ pub struct Inspection {
 
 /// Whether the sandbox provides this import: our WIT, or a WASI 0.2 interface.
 pub fn import_allowed(name: &str) -> bool {
-    let versioned = |prefix: &str, version: &str| {
-        name.strip_prefix(prefix)
-            .and_then(|rest| rest.split_once('@'))
-            .is_some_and(|(iface, v)| !iface.is_empty() && !iface.contains('/') && v == version)
-    };
-    if versioned("tessera:plugin/", WIT_VERSION) {
+    const OURS: [&str; 4] = ["types", "http", "config", "log"];
+    let ours = name
+        .strip_prefix("tessera:plugin/")
+        .and_then(|rest| rest.split_once('@'))
+        .is_some_and(|(iface, v)| OURS.contains(&iface) && v == WIT_VERSION);
+    if ours {
         return true;
     }
     // WASI 0.2.x: every toolchain imports some of these; the context we give grants nothing.
