@@ -25,8 +25,10 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+use self::tessera::plugin::{
+    config as wit_config, http as wit_http, log as wit_log, types as wit_types,
+};
 use exports::tessera::plugin::handler::{Placeholder as WitPlaceholder, PluginError};
-use tessera::plugin::{config as wit_config, http as wit_http, log as wit_log, types as wit_types};
 
 /// How often the epoch ticks; CPU budgets are counted in these ticks.
 const TICK: Duration = Duration::from_millis(10);
