@@ -160,8 +160,8 @@ async fn every_event_gets_a_fresh_instance_even_at_once() {
     }
 }
 
-#[test]
-fn inspect_names_what_is_wrong_with_a_file() {
+#[tokio::test]
+async fn inspect_names_what_is_wrong_with_a_file() {
     assert!(matches!(
         inspect(b"MZ\x90\0 definitely not wasm"),
         Err(InspectError::NotWasm)
@@ -170,6 +170,18 @@ fn inspect_names_what_is_wrong_with_a_file() {
         inspect(b"\0asm\x01\0\0\0"),
         Err(InspectError::CoreModule)
     ));
+    assert!(
+        matches!(inspect(&plugin("test_wrong_world")), Err(InspectError::WrongWorld(w)) if w.contains("test:other/runner"))
+    );
+    assert!(matches!(
+        inspect(&plugin("test_foreign_import")),
+        Err(InspectError::ForbiddenImport(i)) if i == "evil:backdoor/files@1.0.0"
+    ));
+    // The runtime refuses them the same way, before compiling anything.
+    let rt = runtime();
+    for name in ["test_wrong_world", "test_foreign_import"] {
+        assert!(rt.load(&plugin(name)).is_err(), "{name} must not load");
+    }
     let good = inspect(&plugin("example")).expect("the example inspects");
     assert_eq!(good.manifest.id, "example");
     assert!(good
