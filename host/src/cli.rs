@@ -46,7 +46,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Plugin tools need no bot configuration.
     let command = match cli.command {
-        Command::Plugin(plugin) => return crate::plugin_cli::run(plugin),
+        Command::Plugin(plugin) if !crate::plugin_cli::needs_settings(&plugin) => {
+            return crate::plugin_cli::run(plugin)
+        }
         other => other,
     };
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -77,7 +79,11 @@ pub fn main() -> ExitCode {
                 }
                 Err(err) => startup_failure(&StartupError::Database(err)),
             },
-            Command::Plugin(_) => ExitCode::SUCCESS,
+            Command::Plugin(crate::plugin_cli::PluginCommand::Install { file }) => {
+                crate::plugin_cli::install(&settings, &file).await
+            }
+            // Every other plugin command returned before the settings were loaded.
+            Command::Plugin(_) => ExitCode::from(2),
             Command::Run => {
                 let app = match Application::build(settings).await {
                     Ok(app) => app,

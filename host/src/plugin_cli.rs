@@ -34,6 +34,12 @@ pub enum PluginCommand {
         #[arg(long = "secret", value_name = "NAME=VALUE")]
         secret: Vec<String>,
     },
+    /// Validate a plugin and install it for every server (stored in the data directory with its
+    /// sha256, recorded in the database). Uses the bot's configuration.
+    Install {
+        /// The plugin file.
+        file: PathBuf,
+    },
     /// Embed a manifest into a component built in any language.
     Pack {
         /// The component.
@@ -67,9 +73,86 @@ fn pairs(items: &[String], what: &str) -> Result<HashMap<String, String>, ExitCo
     Ok(out)
 }
 
-/// Runs a plugin subcommand.
+/// Whether this subcommand needs the bot's configuration (database, data directory).
+pub fn needs_settings(command: &PluginCommand) -> bool {
+    matches!(command, PluginCommand::Install { .. })
+}
+
+/// `tessera plugin install FILE`: validates like the bot will (inspect, compile, link), stores
+/// the file as `<data_dir>/plugins/<sha256>.wasm` and records it.
+pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCode {
+    let bytes = match read(file) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let sandbox = match Runtime::new(SandboxLimits::default()) {
+        Ok(s) => s,
+        Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
+    };
+    let plugin = match sandbox.load(&bytes) {
+        Ok(p) => p,
+        Err(e) => return unusable(format!("{}: {e}", file.display())),
+    };
+    let inspection = &plugin.inspection;
+    let manifest = &inspection.manifest;
+    let dir = settings.data_dir.join("plugins");
+    let target = dir.join(format!("{}.wasm", inspection.sha256));
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        // Write then rename, so a crash never leaves a half-written plugin under its hash.
+        let partial = dir.join(format!("{}.partial", inspection.sha256));
+        std::fs::write(&partial, &bytes)?;
+        std::fs::rename(&partial, &target)
+    });
+    if let Err(e) = written {
+        return unusable(format!("cannot store the plugin in {}: {e}", dir.display()));
+    }
+    let store = match crate::startup::open_store(settings).await {
+        Ok(s) => s,
+        Err(e) => return unusable(format!("database.url (TESSERA_DATABASE_URL): {e}")),
+    };
+    let manifest_text = match toml::to_string(manifest) {
+        Ok(text) => text,
+        Err(e) => return unusable(format!("cannot record the manifest: {e}")),
+    };
+    let record = crate::store::InstalledPlugin {
+        plugin_id: manifest.id.clone(),
+        version: manifest.version.clone(),
+        sha256: inspection.sha256.clone(),
+        manifest: manifest_text,
+        installed_at: 0,
+    };
+    let recorded = store.record_plugin(&record).await;
+    store.close().await;
+    match recorded {
+        Ok(new) => {
+            println!(
+                "{} {} {} ({}): {} MiB memory, {:?} CPU per event; may call {}",
+                if new {
+                    "installed"
+                } else {
+                    "already installed:"
+                },
+                manifest.id,
+                manifest.version,
+                inspection.sha256,
+                plugin.granted.memory >> 20,
+                plugin.granted.cpu,
+                if manifest.allowed_hosts.is_empty() {
+                    "no hosts".to_owned()
+                } else {
+                    manifest.allowed_hosts.join(", ")
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => unusable(format!("database.url (TESSERA_DATABASE_URL): {e}")),
+    }
+}
+
+/// Runs a plugin subcommand that needs no configuration.
 pub fn run(command: PluginCommand) -> ExitCode {
     match command {
+        PluginCommand::Install { .. } => unusable("install needs the bot's configuration"),
         PluginCommand::Inspect { file } => {
             let bytes = match read(&file) {
                 Ok(b) => b,

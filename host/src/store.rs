@@ -5,6 +5,7 @@
 //! the only per-dialect code is the pool type (see [`on_db!`]) and the migrations folder.
 
 mod guilds;
+mod plugins;
 mod tickets;
 
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{
 };
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
+pub use plugins::InstalledPlugin;
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
 };

@@ -166,3 +166,47 @@ fn plugin_run_prints_json_and_exits_0_1_or_2() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn plugin_install_validates_stores_and_records_once() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("data");
+    let data_env = data.display().to_string();
+    let env = [("TESSERA_DATA_DIR", data_env.as_str())];
+    let example = plugin_path("example");
+    let (out, _cwd) = tessera(&["plugin", "install", &example], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("installed example 0.1.0"));
+    let (out, _cwd) = tessera(&["plugin", "install", &example], &env);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("already installed"),
+        "{out:?}"
+    );
+    for bad in [
+        plugin_path("test_foreign_import"),
+        plugin_path("test_wrong_world"),
+    ] {
+        let (out, _cwd) = tessera(&["plugin", "install", &bad], &env);
+        assert_one_line_exit_2(&out, "test_");
+    }
+
+    let store =
+        tessera::store::Store::connect(&format!("sqlite://{}/tessera.db", data.display()), 1)
+            .await
+            .expect("the bot's database");
+    let installed = store.installed_plugins().await.expect("read");
+    assert_eq!(
+        installed.len(),
+        1,
+        "one row, refused files recorded nowhere: {installed:?}"
+    );
+    let sha = &installed[0].sha256;
+    assert!(data.join(format!("plugins/{sha}.wasm")).is_file());
+    assert!(installed[0].manifest.contains("privacy_policy"));
+    assert_eq!(
+        std::fs::read_dir(data.join("plugins"))
+            .expect("dir")
+            .count(),
+        1
+    );
+}

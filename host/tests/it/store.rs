@@ -513,3 +513,34 @@ async fn stale_reservation_limit_(backend: Backend) {
         .await
         .expect("the member is not blocked");
 }
+
+on_both_backends!(
+    installed_plugins_are_recorded_once_per_file,
+    installed_plugins_
+);
+async fn installed_plugins_(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let plugin = tessera::store::InstalledPlugin {
+        plugin_id: "example".into(),
+        version: "0.1.0".into(),
+        sha256: "ab".repeat(32),
+        manifest: "id = \"example\"".into(),
+        installed_at: 0,
+    };
+    assert!(store.record_plugin(&plugin).await.expect("record"));
+    assert!(!store.record_plugin(&plugin).await.expect("record twice"));
+    let newer = tessera::store::InstalledPlugin {
+        version: "0.2.0".into(),
+        sha256: "cd".repeat(32),
+        ..plugin.clone()
+    };
+    assert!(store.record_plugin(&newer).await.expect("record"));
+    let all = store.installed_plugins().await.expect("read");
+    assert_eq!(
+        all.iter().map(|p| p.version.as_str()).collect::<Vec<_>>(),
+        ["0.1.0", "0.2.0"]
+    );
+    assert!(all[0].installed_at > 0);
+}

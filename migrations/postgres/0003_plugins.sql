@@ -1,0 +1,12 @@
+-- Installed plugin files. The .wasm itself lives in <data_dir>/plugins/<sha256>.wasm; the row
+-- records what it is. `guild_id` NULL means installed by the operator for every server.
+CREATE TABLE plugins (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    plugin_id     TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    sha256        TEXT NOT NULL UNIQUE,
+    manifest      TEXT NOT NULL,
+    guild_id      BIGINT,
+    installed_at  BIGINT NOT NULL
+);
+CREATE INDEX plugins_by_id ON plugins (plugin_id, version);
