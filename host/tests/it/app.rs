@@ -256,6 +256,29 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Clicks the Close button of a ticket's welcome message; returns the confirm prompt and
+    /// the custom id of its "Close ticket" button.
+    pub async fn ask_close(&self, who: &MemberSpec, channel: u64, welcome: u64) -> (Value, String) {
+        let ask = self.click(who, channel, welcome, "tessera:close").await;
+        let confirm = ask["components"][0]["components"][0]["custom_id"]
+            .as_str()
+            .expect("a confirm button")
+            .to_owned();
+        (ask, confirm)
+    }
+
+    /// Waits until the bot deleted `channel`.
+    pub async fn wait_deleted(&self, channel: u64) {
+        self.emu
+            .wait_for_request(WAIT, |r| {
+                r.method == "DELETE" && r.path == format!("/channels/{channel}")
+            })
+            .await
+            .expect("the channel is deleted");
+    }
+}
+
 /// The text of an answer.
 pub fn text(reply: &Value) -> &str {
     reply["content"].as_str().unwrap_or_default()

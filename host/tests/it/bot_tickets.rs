@@ -223,12 +223,7 @@ async fn close_button(backend: Backend) {
 
     let reply = app.click(&opener, channel, id(&ask["id"]), &confirm).await;
     assert!(text(&reply).contains("closed"), "{reply}");
-    app.emu
-        .wait_for_request(WAIT, |r| {
-            r.method == "DELETE" && r.path == format!("/channels/{channel}")
-        })
-        .await
-        .expect("the channel is deleted");
+    app.wait_deleted(channel).await;
     assert!(app.emu.channel(channel).is_none());
     let ticket = ticket_in(&app, channel).await;
     assert_eq!(ticket.status, TicketStatus::Closed);
@@ -282,12 +277,7 @@ async fn close_command(backend: Backend) {
         log.iter().any(|m| text(m).contains("Solved by refund")),
         "{log:?}"
     );
-    app.emu
-        .wait_for_request(WAIT, |r| {
-            r.method == "DELETE" && r.path == format!("/channels/{channel}")
-        })
-        .await
-        .expect("the channel is deleted");
+    app.wait_deleted(channel).await;
     app.finish().await;
 }
 
@@ -427,11 +417,7 @@ async fn restart_between(backend: Backend) {
     let welcome = id(&app.welcome(channel)["id"]);
     app.stop_bot().await;
     app.start_bot().await;
-    let ask = app.click(&opener, channel, welcome, "tessera:close").await;
-    let confirm = ask["components"][0]["components"][0]["custom_id"]
-        .as_str()
-        .expect("confirm")
-        .to_owned();
+    let (ask, confirm) = app.ask_close(&opener, channel, welcome).await;
     let reply = app.click(&opener, channel, id(&ask["id"]), &confirm).await;
     assert!(text(&reply).contains("closed"), "{reply}");
     assert_eq!(ticket_in(&app, channel).await.status, TicketStatus::Closed);
@@ -456,11 +442,7 @@ async fn stale_ticket_button(backend: Backend) {
     let opener = app.member(1);
     let channel = app.open_via_panel(&opener).await;
     let welcome = id(&app.welcome(channel)["id"]);
-    let ask = app.click(&opener, channel, welcome, "tessera:close").await;
-    let confirm = ask["components"][0]["components"][0]["custom_id"]
-        .as_str()
-        .expect("confirm")
-        .to_owned();
+    let (ask, confirm) = app.ask_close(&opener, channel, welcome).await;
     app.command(&opener, channel, "close", json!([])).await;
     // The confirm button of the earlier prompt, after the ticket was closed another way.
     let reply = app.click(&opener, channel, id(&ask["id"]), &confirm).await;
