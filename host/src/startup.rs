@@ -55,18 +55,25 @@ impl Application {
         if settings.uses_custom_api_base() {
             // serenity falls back to Discord's public gateway if this lookup fails; a proxy
             // or emulator that is down must stop us instead of sending us elsewhere.
-            http.get_gateway().await.map_err(|err| {
-                StartupError::Discord(format!(
+            if let Err(err) = http.get_gateway().await {
+                store.close().await;
+                return Err(StartupError::Discord(format!(
                     "cannot reach discord.api_base (TESSERA_DISCORD_API_BASE) {}: {err}",
                     settings.discord.api_base
-                ))
-            })?;
+                )));
+            }
         }
         let bot = Arc::new(Bot::new(store));
-        let client = serenity::client::ClientBuilder::new_with_http(http, intents())
+        let client = match serenity::client::ClientBuilder::new_with_http(http, intents())
             .event_handler(Handler::new(bot.clone()))
             .await
-            .map_err(|err| StartupError::Discord(err.to_string()))?;
+        {
+            Ok(client) => client,
+            Err(err) => {
+                bot.store.close().await;
+                return Err(StartupError::Discord(err.to_string()));
+            }
+        };
         Ok(Application { bot, client })
     }
 

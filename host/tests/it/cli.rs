@@ -104,6 +104,48 @@ fn an_unreachable_api_base_stops_start_up() {
         ],
     );
     assert_one_line_exit_2(&out, "TESSERA_DISCORD_API_BASE");
+    // The database it had opened was closed cleanly: SQLite removed its write-ahead log.
+    assert!(_dir.path().join("data/tessera.db").is_file());
+    assert!(
+        !_dir.path().join("data/tessera.db-wal").exists(),
+        "the database was not closed"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_bot_and_closes_the_database() {
+    let emu = tessera_discord_emulator::Emulator::start()
+        .await
+        .expect("the emulator");
+    emu.add_guild(tessera_discord_emulator::GuildSpec::default());
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env("TESSERA_DATA_DIR", dir.path().join("data"))
+        .env("TESSERA_DISCORD_TOKEN", emu.bot_token())
+        .env("TESSERA_DISCORD_API_BASE", emu.base_url())
+        .env_remove("TESSERA_DATABASE_URL")
+        .spawn()
+        .expect("starting tessera");
+    emu.wait_for_ready(std::time::Duration::from_secs(15))
+        .await
+        .expect("the bot connects");
+    let pid = child.id().expect("a pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("it stops in time")
+        .expect("waiting");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !dir.path().join("data/tessera.db-wal").exists(),
+        "the database was not closed cleanly"
+    );
 }
 
 fn plugin_path(name: &str) -> String {
