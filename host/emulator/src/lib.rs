@@ -504,6 +504,91 @@ impl Emulator {
         InteractionRef { id, token }
     }
 
+    /// Injects a modal submit (interaction type 5) for a modal the bot showed earlier.
+    ///
+    /// `fields` are `(custom_id, value)` of the modal's text inputs; inputs left out are sent
+    /// empty, as Discord does.
+    ///
+    /// # Panics
+    /// If the bot never answered an interaction with a modal of this `custom_id`, or a field
+    /// is not one of that modal's inputs (a member can only submit what they were shown).
+    pub async fn submit_modal(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        member: &MemberSpec,
+        custom_id: &str,
+        fields: &[(&str, &str)],
+    ) -> InteractionRef {
+        let id = self.shared.ids.next();
+        let token = ids::token(id);
+        let mut inner = self.shared.lock();
+        let shown = inner
+            .interactions
+            .values()
+            .filter_map(|r| r.callback.as_ref())
+            .filter(|c| c.get("type").and_then(Value::as_u64) == Some(9))
+            .filter_map(|c| c.get("data"))
+            .filter(|d| d.get("custom_id").and_then(Value::as_str) == Some(custom_id))
+            .last()
+            .cloned();
+        let Some(modal) = shown else {
+            panic!("submit_modal: the bot never showed a modal with custom_id {custom_id:?}");
+        };
+        let mut inputs = Vec::new();
+        collect_custom_ids(&modal["components"], &mut inputs);
+        for (field, _) in fields {
+            assert!(
+                inputs.iter().any(|i| i == field),
+                "submit_modal: modal {custom_id:?} has no input {field:?}; it has {inputs:?}"
+            );
+        }
+        let rows: Vec<Value> = inputs
+            .iter()
+            .map(|input| {
+                let value = fields
+                    .iter()
+                    .find(|(f, _)| f == input)
+                    .map_or("", |(_, v)| *v);
+                json!({"type": 1, "components": [{"type": 4, "custom_id": input, "value": value}]})
+            })
+            .collect();
+        inner.remember_member(Some(guild_id), member);
+        let data = json!({"custom_id": custom_id, "components": rows});
+        let payload = build_interaction(
+            &self.shared,
+            &inner,
+            id,
+            &token,
+            5,
+            Some(guild_id),
+            channel_id,
+            member,
+            data,
+            None,
+        );
+        inner.interaction_tokens.insert(token.clone(), id);
+        inner.interactions.insert(
+            id,
+            InteractionRec {
+                id,
+                token: token.clone(),
+                kind: 5,
+                channel_id,
+                message_id: None,
+                callback: None,
+                original: None,
+                followups: Vec::new(),
+                last_answer: None,
+                dispatched_at: Instant::now(),
+                answered_at: None,
+                answered: Arc::default(),
+            },
+        );
+        inner.dispatch("INTERACTION_CREATE", &payload);
+        InteractionRef { id, token }
+    }
+
     /// Stores a message as if the bot had posted it earlier (e.g. a panel from an older
     /// version of the bot, whose buttons the current one may not know). `body` is a
     /// MessageCreateRequest-like object (`content`, `embeds`, `components`). Returns its id.
@@ -606,6 +691,7 @@ impl Emulator {
     /// Waits for the interaction's final visible answer (see the crate docs of the fields):
     /// a complete message object (with `content`, `flags`, `components`, `embeds`, …) plus
     /// `callback_type` (4, 7, 5 or 6). After a deferral (5/6) the deferral's flags are OR'ed in.
+    /// A modal (callback type 9) is answered by the form: its `data` plus `callback_type` 9.
     pub async fn wait_for_reply(
         &self,
         i: &InteractionRef,
@@ -763,6 +849,12 @@ fn collect_custom_ids(v: &Value, out: &mut Vec<String>) {
 fn reply_of(inner: &state::Inner, rec: &InteractionRec) -> Option<Value> {
     let callback = rec.callback.as_ref()?;
     let kind = callback.get("type").and_then(Value::as_u64)?;
+    if kind == 9 {
+        // A modal: the answer is the form itself.
+        let mut modal = callback.get("data")?.clone();
+        modal["callback_type"] = json!(9);
+        return Some(modal);
+    }
     let (message_id, extra_flags) = match kind {
         4 => (rec.original?, 0),
         7 => (rec.message_id?, 0),

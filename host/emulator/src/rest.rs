@@ -983,6 +983,14 @@ fn interaction_callback(
             inner.messages.insert(mid, msg);
             original = Some(mid);
         }
+        9 if rec.kind == 5 => {
+            // Discord: a modal cannot answer a modal submit.
+            return error(
+                400,
+                40043,
+                "Interaction callback type is not valid for this interaction",
+            );
+        }
         6 | 7 => {
             if rec.kind != 3 {
                 return error(
@@ -1002,7 +1010,7 @@ fn interaction_callback(
     }
     if let Some(r) = inner.interactions.get_mut(&iid) {
         r.callback = Some(b.clone());
-        if matches!(b.get("type").and_then(Value::as_u64), Some(4 | 7)) {
+        if matches!(b.get("type").and_then(Value::as_u64), Some(4 | 7 | 9)) {
             r.answered_at = Some(std::time::Instant::now());
             r.answered.notify_waiters();
         }
