@@ -51,6 +51,7 @@ impl World {
             },
             data_dir: dir.path().to_owned(),
             log: "error".into(),
+            plugins: Default::default(),
         };
         let app = Application::build(settings).await.expect("the bot builds");
         tokio::spawn(app.run_until_stopped(std::future::pending()));

@@ -7,6 +7,7 @@ use serenity::model::id::{ApplicationId, UserId};
 use tokio_util::task::TaskTracker;
 
 use crate::cache::DiscordCache;
+use crate::integrations::Integrations;
 use crate::store::Store;
 
 /// Entries per cache kind; enough for a busy process, small enough to bound memory.
@@ -24,6 +25,8 @@ pub struct Bot {
     pub user_id: OnceLock<UserId>,
     /// Whether this process has registered the slash commands.
     pub commands_registered: AtomicBool,
+    /// The plugins this process can run.
+    pub integrations: std::sync::Arc<Integrations>,
 }
 
 impl Bot {
@@ -36,13 +39,14 @@ impl Bot {
     }
 
     /// Fresh state around an open store.
-    pub fn new(store: Store) -> Bot {
+    pub fn new(store: Store, integrations: std::sync::Arc<Integrations>) -> Bot {
         Bot {
             store,
             cache: DiscordCache::new(CACHE_CAPACITY),
             inflight: TaskTracker::new(),
             user_id: OnceLock::new(),
             commands_registered: AtomicBool::new(false),
+            integrations,
         }
     }
 }

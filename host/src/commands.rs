@@ -5,11 +5,14 @@
 mod blacklist;
 mod claim;
 mod close;
+pub mod integrations;
 mod members;
 mod open;
 mod options;
 mod panel;
+mod privacy;
 mod setup;
+mod welcome;
 
 use serenity::builder::CreateCommand;
 use serenity::http::Http;
@@ -26,7 +29,7 @@ use crate::store::{GuildSettings, Ticket};
 pub use options::Options;
 
 /// Every global command, for the bulk overwrite at start.
-pub fn all() -> Vec<CreateCommand> {
+pub fn all(bot: &Bot) -> Vec<CreateCommand> {
     vec![
         setup::register(),
         panel::register(),
@@ -37,6 +40,9 @@ pub fn all() -> Vec<CreateCommand> {
         members::register_add(),
         members::register_remove(),
         blacklist::register(),
+        integrations::register(bot),
+        welcome::register(),
+        privacy::register(),
     ]
 }
 
@@ -58,6 +64,9 @@ pub async fn run(
         "panel" => panel::run(bot, http, inv, guild_id, &options).await,
         "open" => open::run(bot, http, inv, guild_id, &options).await,
         "blacklist" => blacklist::run(bot, inv, guild_id, &options).await,
+        "integrations" => integrations::run(bot, inv, guild_id, &options).await,
+        "welcome" => welcome::run(bot, inv, guild_id, &options).await,
+        "privacy" => privacy::run(bot, guild_id, &options).await,
         "close" | "claim" | "unclaim" | "add" | "remove" => {
             let (ticket, settings) = match lifecycle::ticket_here(bot, inv).await? {
                 Ok(found) => found,

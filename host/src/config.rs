@@ -21,6 +21,47 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `tracing` filter directive, e.g. `info` or `tessera=debug,serenity=warn`.
     pub log: String,
+    /// Integration (plugin) settings.
+    #[serde(default)]
+    pub plugins: PluginSettings,
+}
+
+/// Integration settings. The sandbox limits default to DESIGN.md's; an operator may tighten
+/// them, and loosening one is logged as a warning at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PluginSettings {
+    /// 32 random bytes, base64 (`openssl rand -base64 32`), sealing integration secrets at rest.
+    /// Without it, integrations that need secrets cannot be enabled.
+    pub secrets_key: Option<SecretString>,
+    /// Failures in a row after which a plugin is disabled for that server (its admins are told).
+    pub disable_after_failures: u32,
+    /// Ceiling on a plugin's linear memory, MiB (a manifest may ask for up to this).
+    pub max_memory_mib: u32,
+    /// Ceiling on a plugin's CPU time per event, milliseconds.
+    pub max_cpu_ms: u32,
+    /// Wall-clock limit for one plugin event, milliseconds; a ticket never waits longer.
+    pub event_timeout_ms: u32,
+    /// TEST ONLY: let plugins reach plain-http loopback servers (never private, link-local or
+    /// metadata addresses). Off by default; only the test suite turns it on, in a file or in code.
+    pub allow_loopback_for_tests: bool,
+    /// TEST ONLY: fixed name resolutions for plugin hosts, honoured only with
+    /// `allow_loopback_for_tests`.
+    pub test_resolve: std::collections::HashMap<String, std::net::IpAddr>,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings {
+            secrets_key: None,
+            disable_after_failures: 5,
+            max_memory_mib: 64,
+            max_cpu_ms: 500,
+            event_timeout_ms: 3000,
+            allow_loopback_for_tests: false,
+            test_resolve: std::collections::HashMap::new(),
+        }
+    }
 }
 
 /// Discord connection settings.
@@ -75,6 +116,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DATABASE_MAX_CONNECTIONS", "database.max_connections"),
     ("DATA_DIR", "data_dir"),
     ("LOG", "log"),
+    ("PLUGINS_SECRETS_KEY", "plugins.secrets_key"),
+    (
+        "PLUGINS_DISABLE_AFTER_FAILURES",
+        "plugins.disable_after_failures",
+    ),
+    ("PLUGINS_MAX_MEMORY_MIB", "plugins.max_memory_mib"),
+    ("PLUGINS_MAX_CPU_MS", "plugins.max_cpu_ms"),
+    ("PLUGINS_EVENT_TIMEOUT_MS", "plugins.event_timeout_ms"),
 ];
 
 fn env_name(setting: &str) -> Option<&'static str> {
@@ -164,6 +213,37 @@ impl Settings {
             return Err(ConfigError {
                 setting: describe("database.max_connections"),
                 problem: "must be at least 1".into(),
+            });
+        }
+        if let Some(key) = &self.plugins.secrets_key {
+            use secrecy::ExposeSecret;
+            if let Err(problem) = crate::secrets::SecretsKey::parse(key.expose_secret()) {
+                return Err(ConfigError {
+                    setting: describe("plugins.secrets_key"),
+                    problem,
+                });
+            }
+        }
+        for (setting, value) in [
+            (
+                "plugins.disable_after_failures",
+                self.plugins.disable_after_failures,
+            ),
+            ("plugins.max_memory_mib", self.plugins.max_memory_mib),
+            ("plugins.max_cpu_ms", self.plugins.max_cpu_ms),
+            ("plugins.event_timeout_ms", self.plugins.event_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError {
+                    setting: describe(setting),
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        if !self.plugins.test_resolve.is_empty() && !self.plugins.allow_loopback_for_tests {
+            return Err(ConfigError {
+                setting: "plugins.test_resolve".into(),
+                problem: "is a test-only setting and needs plugins.allow_loopback_for_tests".into(),
             });
         }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log) {

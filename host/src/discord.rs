@@ -61,7 +61,7 @@ impl EventHandler for Handler {
         {
             return;
         }
-        if let Err(err) = Command::set_global_commands(&ctx.http, commands::all()).await {
+        if let Err(err) = Command::set_global_commands(&ctx.http, commands::all(&self.bot)).await {
             tracing::error!(error = %err, "registering slash commands failed");
             self.bot
                 .commands_registered

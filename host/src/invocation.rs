@@ -1,6 +1,6 @@
-//! The parts of a command or button interaction every handler needs, and who the caller is.
+//! The parts of a command, button or modal interaction every handler needs, and who the caller is.
 
-use serenity::model::application::{CommandInteraction, ComponentInteraction};
+use serenity::model::application::{CommandInteraction, ComponentInteraction, ModalInteraction};
 use serenity::model::guild::Member;
 use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId};
 use serenity::model::permissions::Permissions;
@@ -51,6 +51,19 @@ impl<'a> Invocation<'a> {
             user: &c.user,
             member: c.member.as_ref(),
             application_id: c.application_id,
+        }
+    }
+
+    /// From a submitted modal.
+    pub fn modal(m: &'a ModalInteraction) -> Invocation<'a> {
+        Invocation {
+            id: m.id,
+            token: &m.token,
+            guild_id: m.guild_id,
+            channel_id: m.channel_id,
+            user: &m.user,
+            member: m.member.as_ref(),
+            application_id: m.application_id,
         }
     }
 

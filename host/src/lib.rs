@@ -18,6 +18,8 @@
 //! - [`bot`] — the state shared by handlers.
 //! - [`plugin_cli`] — `tessera plugin inspect|run|pack` for plugin authors.
 //! - [`plugins`] — sandboxed WebAssembly integrations (manifest, inspection, egress, runtime).
+//! - [`integrations`] — which plugins a server enabled, running them at ticket open, privacy records.
+//! - [`secrets`] — integration secrets sealed at rest.
 
 pub mod bot;
 pub mod cache;
@@ -26,12 +28,14 @@ pub mod commands;
 pub mod config;
 pub mod discord;
 pub mod discord_error;
+pub mod integrations;
 pub mod invocation;
 pub mod lifecycle;
 pub mod plugin_cli;
 pub mod plugins;
 pub mod reply;
 pub mod router;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -13,6 +13,7 @@ use serenity::model::permissions::Permissions;
 
 use crate::bot::Bot;
 use crate::discord_error::DiscordFailure;
+use crate::integrations::welcome;
 use crate::invocation::Invocation;
 use crate::reply::{AfterReply, Reply};
 use crate::router::ids;
@@ -158,12 +159,21 @@ pub async fn open(
         }
     }
 
-    let mut welcome = format!(
-        "Welcome <@{opener}>! Staff will be with you shortly. Describe what you need and they will answer here."
+    // The channel exists: the server's integrations get the opener's ID, bounded by the event
+    // timeout; whatever they do, the ticket opens.
+    let runs = bot
+        .integrations
+        .run_at_open(&bot.store, guild_id.get(), ticket.id, opener.get())
+        .await;
+    let welcome = welcome::render(
+        settings.welcome_template.as_deref(),
+        &welcome::WelcomeContext {
+            user_id: opener.get(),
+            number: ticket.number,
+            subject: ticket.subject.as_deref(),
+        },
+        &runs,
     );
-    if let Some(subject) = &ticket.subject {
-        welcome.push_str(&format!("\n**Subject:** {subject}"));
-    }
     let message = CreateMessage::new()
         .content(welcome)
         .allowed_mentions(CreateAllowedMentions::new().users(vec![opener]))
@@ -186,6 +196,24 @@ pub async fn open(
             channel.id
         );
         post_log(http, log, text).await;
+        for run in runs.iter().filter(|r| r.disabled_now) {
+            let why = run
+                .result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let text = format!(
+                "⚠️ The integration **{}** failed {} times in a row and is now **disabled** in this server \
+                 (last error: {}). Tickets open without it. After fixing its settings, an admin can turn it \
+                 back on with `/integrations enable {}`.",
+                welcome::neutralise(&run.name),
+                bot.integrations.disable_after(),
+                welcome::neutralise(&why.chars().take(200).collect::<String>()),
+                run.plugin_id
+            );
+            post_log(http, log, text).await;
+        }
     }
     Ok(Reply::text(format!(
         "Your ticket is open: <#{}>",

@@ -85,46 +85,21 @@ pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCod
         Ok(b) => b,
         Err(code) => return code,
     };
-    let sandbox = match Runtime::new(SandboxLimits::default()) {
+    let sandbox = match Runtime::new(crate::integrations::sandbox_limits(settings)) {
         Ok(s) => s,
         Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
     };
-    let plugin = match sandbox.load(&bytes) {
-        Ok(p) => p,
-        Err(e) => return unusable(format!("{}: {e}", file.display())),
-    };
-    let inspection = &plugin.inspection;
-    let manifest = &inspection.manifest;
-    let dir = settings.data_dir.join("plugins");
-    let target = dir.join(format!("{}.wasm", inspection.sha256));
-    let written = std::fs::create_dir_all(&dir).and_then(|()| {
-        // Write then rename, so a crash never leaves a half-written plugin under its hash.
-        let partial = dir.join(format!("{}.partial", inspection.sha256));
-        std::fs::write(&partial, &bytes)?;
-        std::fs::rename(&partial, &target)
-    });
-    if let Err(e) = written {
-        return unusable(format!("cannot store the plugin in {}: {e}", dir.display()));
-    }
     let store = match crate::startup::open_store(settings).await {
         Ok(s) => s,
         Err(e) => return unusable(format!("database.url (TESSERA_DATABASE_URL): {e}")),
     };
-    let manifest_text = match toml::to_string(manifest) {
-        Ok(text) => text,
-        Err(e) => return unusable(format!("cannot record the manifest: {e}")),
-    };
-    let record = crate::store::InstalledPlugin {
-        plugin_id: manifest.id.clone(),
-        version: manifest.version.clone(),
-        sha256: inspection.sha256.clone(),
-        manifest: manifest_text,
-        installed_at: 0,
-    };
-    let recorded = store.record_plugin(&record).await;
+    let installed =
+        crate::integrations::install_file(&settings.data_dir, &store, &sandbox, &bytes).await;
     store.close().await;
-    match recorded {
-        Ok(new) => {
+    match installed {
+        Ok((plugin, new)) => {
+            let inspection = &plugin.inspection;
+            let manifest = &inspection.manifest;
             println!(
                 "{} {} {} ({}): {} MiB memory, {:?} CPU per event; may call {}",
                 if new {
@@ -145,7 +120,10 @@ pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCod
             );
             ExitCode::SUCCESS
         }
-        Err(e) => unusable(format!("database.url (TESSERA_DATABASE_URL): {e}")),
+        Err(crate::integrations::InstallError::Invalid(e)) => {
+            unusable(format!("{}: {e}", file.display()))
+        }
+        Err(e) => unusable(e.to_string()),
     }
 }
 

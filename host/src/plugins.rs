@@ -7,5 +7,6 @@
 
 pub mod component;
 pub mod egress;
+pub mod embedded;
 pub mod manifest;
 pub mod runtime;

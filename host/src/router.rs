@@ -5,13 +5,14 @@
 
 use serenity::builder::{
     Builder, CreateAllowedMentions, CreateInteractionResponse, CreateInteractionResponseFollowup,
-    CreateInteractionResponseMessage, EditInteractionResponse,
+    CreateInteractionResponseMessage, CreateModal, EditInteractionResponse,
 };
 use serenity::http::Http;
 use serenity::model::application::{ComponentInteraction, Interaction};
 
 use crate::bot::Bot;
 use crate::commands;
+use crate::commands::integrations;
 use crate::invocation::Invocation;
 use crate::lifecycle;
 use crate::reply::{internal_error, AfterReply, Reply};
@@ -36,6 +37,12 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
     match &interaction {
         Interaction::Command(command) => {
             let inv = Invocation::command(command);
+            if let Some(plugin) = integrations::config_target(&command.data) {
+                if let Some(form) = integrations::modal_first(bot, &inv, &plugin, "config").await {
+                    show_form(http, &inv, form).await;
+                    return;
+                }
+            }
             if !acknowledge(http, &inv).await {
                 return;
             }
@@ -47,10 +54,31 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
         }
         Interaction::Component(component) => {
             let inv = Invocation::component(component);
+            if let Some(plugin) = component
+                .data
+                .custom_id
+                .strip_prefix(integrations::ids::ENABLE_PREFIX)
+            {
+                if let Some(form) = integrations::modal_first(bot, &inv, plugin, "enable").await {
+                    show_form(http, &inv, form).await;
+                    return;
+                }
+            }
             if !acknowledge(http, &inv).await {
                 return;
             }
             let reply = match button(bot, http, &inv, component).await {
+                Ok(reply) => reply,
+                Err(err) => failed(&inv, &err),
+            };
+            finish(bot, http, &inv, reply).await;
+        }
+        Interaction::Modal(modal) => {
+            let inv = Invocation::modal(modal);
+            if !acknowledge(http, &inv).await {
+                return;
+            }
+            let reply = match integrations::submitted(bot, &inv, modal).await {
                 Ok(reply) => reply,
                 Err(err) => failed(&inv, &err),
             };
@@ -65,6 +93,16 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
 fn failed(inv: &Invocation<'_>, err: &anyhow::Error) -> Reply {
     tracing::error!(interaction_id = %inv.id, error = ?err, "interaction handler failed");
     internal_error(inv.id)
+}
+
+/// Answers with a form (a modal must be an interaction's first answer).
+async fn show_form(http: &Http, inv: &Invocation<'_>, form: CreateModal) {
+    if let Err(err) = CreateInteractionResponse::Modal(form)
+        .execute(http, (inv.id, inv.token))
+        .await
+    {
+        tracing::warn!(interaction_id = %inv.id, error = %err, "could not show a form");
+    }
 }
 
 /// Defers the answer (ephemeral). `false` if Discord would not take it: nothing more can be sent.
@@ -137,6 +175,12 @@ async fn button(
             .await?
             .then_some(panel_id);
         return lifecycle::open(bot, http, inv, guild_id, panel_id, None).await;
+    }
+    if let Some(plugin) = id.strip_prefix(integrations::ids::ENABLE_PREFIX) {
+        return integrations::confirm_enable(bot, inv, plugin).await;
+    }
+    if id == integrations::ids::CANCEL {
+        return Ok(Reply::text("Okay, nothing was enabled."));
     }
     if id == ids::CLOSE_CANCEL {
         return Ok(Reply::text("Okay, the ticket stays open."));

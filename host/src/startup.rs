@@ -9,6 +9,7 @@ use serenity::Client;
 use crate::bot::Bot;
 use crate::config::{ConfigError, Settings};
 use crate::discord::{http_client, intents, Handler};
+use crate::integrations::Integrations;
 use crate::store::{Store, StoreError, STALE_RESERVATION_MS};
 
 /// How long shutdown waits for in-flight interactions.
@@ -23,6 +24,9 @@ pub enum StartupError {
     /// The database is unreachable or its migrations failed.
     #[error("database.url (TESSERA_DATABASE_URL): {0}")]
     Database(#[from] StoreError),
+    /// The plugin runtime could not start.
+    #[error("plugins: {0}")]
+    Plugins(String),
     /// Discord (or the configured API base) could not be reached or refused the token.
     #[error("discord: {0}")]
     Discord(String),
@@ -63,7 +67,14 @@ impl Application {
                 )));
             }
         }
-        let bot = Arc::new(Bot::new(store));
+        let integrations = match Integrations::load(&settings, &store).await {
+            Ok(i) => Arc::new(i),
+            Err(err) => {
+                store.close().await;
+                return Err(StartupError::Plugins(format!("{err:#}")));
+            }
+        };
+        let bot = Arc::new(Bot::new(store, integrations));
         let client = match serenity::client::ClientBuilder::new_with_http(http, intents())
             .event_handler(Handler::new(bot.clone()))
             .await

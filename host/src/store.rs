@@ -5,6 +5,7 @@
 //! the only per-dialect code is the pool type (see [`on_db!`]) and the migrations folder.
 
 mod guilds;
+mod integrations;
 mod plugins;
 mod tickets;
 
@@ -18,6 +19,7 @@ use sqlx::sqlite::{
 };
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
+pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration};
 pub use plugins::InstalledPlugin;
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
@@ -156,6 +158,9 @@ impl Store {
                 "DELETE FROM tickets WHERE guild_id = $1",
                 "DELETE FROM panels WHERE guild_id = $1",
                 "DELETE FROM blacklist WHERE guild_id = $1",
+                "DELETE FROM guild_integrations WHERE guild_id = $1",
+                "DELETE FROM integration_consents WHERE guild_id = $1",
+                "DELETE FROM integration_deliveries WHERE guild_id = $1",
             ] {
                 sqlx::query(sql).bind(g).execute(&mut *tx).await?;
             }

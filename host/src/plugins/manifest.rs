@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 /// The custom section that holds the manifest (TOML).
 pub const SECTION: &str = "tessera-manifest";
 
+/// Config keys and secrets a plugin may declare together: one Discord form holds five fields.
+pub const MAX_SETTINGS: usize = 5;
+
 /// What a plugin declares about itself, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,6 +217,13 @@ impl Manifest {
             return fail("privacy_policy must be an https:// URL".to_owned());
         }
         let hosts = self.hosts()?;
+        // Admins fill these in one Discord form, which holds five fields.
+        if self.config.len() + self.secrets.len() > MAX_SETTINGS {
+            return fail(format!(
+                "at most {MAX_SETTINGS} config keys and secrets together (one settings form); this has {}",
+                self.config.len() + self.secrets.len()
+            ));
+        }
         for key in &self.config {
             if !is_identifier(&key.name, 64) {
                 return fail(format!(

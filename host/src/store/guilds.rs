@@ -17,6 +17,8 @@ pub struct GuildSettings {
     pub log_channel_id: Option<u64>,
     /// How many tickets one member may have open at once (1–10).
     pub max_open: u8,
+    /// The welcome message template (`/welcome set`); `None` means the default text.
+    pub welcome_template: Option<String>,
 }
 
 /// What `/setup` sets; `None` keeps a field as it was (or its default on first setup).
@@ -51,6 +53,7 @@ where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(GuildSettings {
         guild_id: unsf(row.try_get("guild_id")?),
@@ -58,12 +61,13 @@ where
         category_id: row.try_get::<Option<i64>, _>("category_id")?.map(unsf),
         log_channel_id: row.try_get::<Option<i64>, _>("log_channel_id")?.map(unsf),
         max_open: row.try_get::<i64, _>("max_open")?.clamp(1, 10) as u8,
+        welcome_template: row.try_get("welcome_template")?,
     })
 }
 
 macro_rules! settings_columns {
     () => {
-        "guild_id, staff_role_id, category_id, log_channel_id, max_open"
+        "guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template"
     };
 }
 
@@ -107,6 +111,25 @@ impl Store {
                 .fetch_one(pool)
                 .await?;
             Ok(settings_from_row(&row)?)
+        })
+    }
+
+    /// Sets (or with `None`, resets) the welcome template; `false` if the server is not set up.
+    pub async fn set_welcome_template(
+        &self,
+        guild_id: u64,
+        template: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str =
+            "UPDATE guild_settings SET welcome_template = $2, updated_at = $3 WHERE guild_id = $1";
+        on_db!(self, pool => {
+            let done = sqlx::query(SQL)
+                .bind(sf(guild_id))
+                .bind(template)
+                .bind(now_ms())
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
         })
     }
 

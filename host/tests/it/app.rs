@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use tessera::config::{DatabaseSettings, DiscordSettings, Settings};
+use tessera::config::{DatabaseSettings, DiscordSettings, PluginSettings, Settings};
 use tessera::startup::Application;
 use tessera::store::{Backend, Store};
 use tessera_discord_emulator::{Emulator, GuildSpec, InteractionRef, MemberSpec, MANAGE_GUILD};
@@ -12,6 +12,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::db::TestDb;
+
+/// The secrets key test bots run with (32 bytes, base64).
+pub const TEST_SECRETS_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Every wait in these tests ends after this long, with what the emulator saw.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -45,6 +48,8 @@ pub struct TestApp {
     pub log_channel: u64,
     pub lobby: u64,
     pub db: TestDb,
+    /// Integration settings for the next `start_bot` (a secrets key is set; loopback is off).
+    pub plugins: PluginSettings,
     data_dir: tempfile::TempDir,
     running: Option<Running>,
 }
@@ -71,6 +76,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         log_channel,
         lobby,
         db,
+        plugins: PluginSettings {
+            secrets_key: Some(SecretString::from(TEST_SECRETS_KEY)),
+            ..PluginSettings::default()
+        },
         data_dir: tempfile::tempdir().expect("a temp dir"),
         running: None,
     };
@@ -92,6 +101,7 @@ impl TestApp {
             },
             data_dir: self.data_dir.path().to_owned(),
             log: "warn".to_owned(),
+            plugins: self.plugins.clone(),
         }
     }
 
@@ -257,6 +267,88 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Installs a plugin built from `plugins/` the way `tessera plugin install` does; the bot
+    /// loads it at its next start.
+    pub async fn install_plugin(&self, file: &str) {
+        let runtime =
+            tessera::plugins::runtime::Runtime::new(Default::default()).expect("a runtime");
+        tessera::integrations::install_file(
+            self.data_dir.path(),
+            &self.store,
+            &runtime,
+            &crate::plugin_files::plugin(file),
+        )
+        .await
+        .expect("the plugin installs");
+    }
+
+    /// Restarts the bot (to load plugins or settings).
+    pub async fn restart_bot(&mut self) {
+        self.stop_bot().await;
+        self.start_bot().await;
+    }
+
+    /// Waits for a form (modal) as an interaction's answer.
+    pub async fn form(&self, i: &InteractionRef) -> Value {
+        let reply = self.emu.wait_for_reply(i, WAIT).await.expect("an answer");
+        assert_eq!(reply["callback_type"], 9, "a form: {reply}");
+        reply
+    }
+
+    /// Submits a form the bot showed, as `who`, and returns the answer.
+    pub async fn submit(
+        &self,
+        who: &MemberSpec,
+        custom_id: &str,
+        fields: &[(&str, &str)],
+    ) -> Value {
+        let i = self
+            .emu
+            .submit_modal(self.guild, self.lobby, who, custom_id, fields)
+            .await;
+        self.reply(&i).await
+    }
+
+    /// `/integrations enable NAME` as an admin, confirmed; fills the form with `fields` if the
+    /// plugin has one. Returns the final answer.
+    pub async fn enable_plugin(&self, name: &str, fields: &[(&str, &str)]) -> Value {
+        let admin = self.admin();
+        let prompt = self
+            .command(
+                &admin,
+                self.lobby,
+                "integrations",
+                json!([{"name": "enable", "type": 1, "options": [{"name": "name", "type": 3, "value": name}]}]),
+            )
+            .await;
+        let confirm = format!("tessera:int:enable:{name}");
+        assert!(
+            prompt["components"].to_string().contains(&confirm),
+            "an Enable button: {prompt}"
+        );
+        let i = self
+            .emu
+            .click_button(
+                self.guild,
+                id(&prompt["channel_id"]),
+                id(&prompt["id"]),
+                &admin,
+                &confirm,
+            )
+            .await;
+        let answer = self.emu.wait_for_reply(&i, WAIT).await.expect("an answer");
+        if answer["callback_type"] == 9 {
+            let form_id = answer["custom_id"].as_str().expect("a form id").to_owned();
+            return self.submit(&admin, &form_id, fields).await;
+        }
+        assert_eq!(
+            answer["flags"].as_u64().unwrap_or(0) & 64,
+            64,
+            "ephemeral: {answer}"
+        );
+        answer
+    }
+
     /// Clicks the Close button of a ticket's welcome message; returns the confirm prompt and
     /// the custom id of its "Close ticket" button.
     pub async fn ask_close(&self, who: &MemberSpec, channel: u64, welcome: u64) -> (Value, String) {

@@ -8,6 +8,7 @@
 
 mod app;
 mod bot_failures;
+mod bot_integrations;
 mod bot_setup;
 mod bot_tickets;
 mod cli;

@@ -193,7 +193,7 @@ async fn inspect_names_what_is_wrong_with_a_file() {
 
 /// A tiny HTTP/1.1 server on loopback answering every request with `response`, recording
 /// the requests it received.
-async fn serve(
+pub async fn serve(
     response: &'static [u8],
     delay: std::time::Duration,
 ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
