@@ -2,10 +2,12 @@
 //!
 //! - [`manifest`] — the static manifest every plugin embeds, and host patterns.
 //! - [`component`] — reading a plugin file without running it (`inspect`), and `pack`.
+//! - [`embedded`] — the first-party plugins, built from `plugins/` and shipped in the binary.
 //! - [`egress`] — host-mediated HTTPS under the sandbox's rules.
 //! - [`runtime`] — the engine, limits and per-event stores that run plugins.
 
 pub mod component;
 pub mod egress;
+pub mod embedded;
 pub mod manifest;
 pub mod runtime;
