@@ -178,7 +178,8 @@ impl Integrations {
     /// The runtime, the first-party plugins and the operator's installed ones. A plugin that
     /// no longer loads is left out with an error in the log; the bot still starts.
     pub async fn load(settings: &Settings, store: &Store) -> anyhow::Result<Integrations> {
-        let runtime = Runtime::new(sandbox_limits(settings))?;
+        let runtime = Runtime::new(sandbox_limits(settings))?
+            .with_compile_cache(settings.data_dir.join("compile-cache"));
         let mut integrations = Integrations {
             runtime,
             plugins: BTreeMap::new(),

@@ -86,7 +86,8 @@ pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCod
         Err(code) => return code,
     };
     let sandbox = match Runtime::new(crate::integrations::sandbox_limits(settings)) {
-        Ok(s) => s,
+        // The bot's cache: it will not compile this file again at start.
+        Ok(s) => s.with_compile_cache(settings.data_dir.join("compile-cache")),
         Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
     };
     let store = match crate::startup::open_store(settings).await {

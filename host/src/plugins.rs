@@ -2,9 +2,12 @@
 //!
 //! - [`manifest`] — the static manifest every plugin embeds, and host patterns.
 //! - [`component`] — reading a plugin file without running it (`inspect`), and `pack`.
+//! - [`embedded`] — the first-party plugins, built from `plugins/` and shipped in the binary.
 //! - [`egress`] — host-mediated HTTPS under the sandbox's rules.
+//! - [`compile_cache`] — compiled plugins cached on disk, keyed by content and engine.
 //! - [`runtime`] — the engine, limits and per-event stores that run plugins.
 
+pub mod compile_cache;
 pub mod component;
 pub mod egress;
 pub mod embedded;

@@ -2,6 +2,7 @@
 //! fresh store per event, and every limit of the sandbox.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::compile_cache::{CacheOutcome, CompileCache};
 use super::component::{inspect, InspectError, Inspection};
 use super::egress::{Egress, EgressPolicy, FetchFailure, OutgoingRequest};
 use super::manifest::{AllowedHost, SecretSpec};
@@ -247,6 +249,8 @@ pub struct LoadedPlugin {
     pub inspection: Arc<Inspection>,
     /// What the sandbox grants it.
     pub granted: Granted,
+    /// Whether its compiled code came from the compile cache.
+    pub cache: CacheOutcome,
     pre: PluginPre<State>,
     hosts: Arc<Vec<AllowedHost>>,
 }
@@ -277,6 +281,7 @@ pub struct Runtime {
     linker: Arc<Linker<State>>,
     limits: Arc<SandboxLimits>,
     egress: Egress,
+    compile_cache: Option<Arc<CompileCache>>,
     _ticker: Arc<Ticker>,
 }
 
@@ -321,8 +326,17 @@ impl Runtime {
             linker: Arc::new(linker),
             limits: Arc::new(limits),
             egress,
+            compile_cache: None,
             _ticker: Arc::new(Ticker(stop)),
         })
+    }
+
+    /// This runtime with compiled plugins cached in `dir` (created when first needed), keyed by
+    /// the plugin file's sha256 and this engine's configuration; without it nothing is cached.
+    /// `dir` must be writable only by the bot's user, like the rest of its data directory.
+    pub fn with_compile_cache(mut self, dir: PathBuf) -> Runtime {
+        self.compile_cache = Some(Arc::new(CompileCache::new(&self.engine, dir)));
+        self
     }
 
     /// The limits in force.
@@ -330,11 +344,14 @@ impl Runtime {
         &self.limits
     }
 
-    /// Inspects, compiles and pre-links a plugin file.
+    /// Inspects, compiles (or reads from the compile cache) and pre-links a plugin file.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
         let inspection = inspect(bytes)?;
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let (component, cache) = match &self.compile_cache {
+            Some(compile_cache) => compile_cache.component(&self.engine, bytes),
+            None => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Disabled)),
+        }
+        .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -357,6 +374,7 @@ impl Runtime {
         Ok(LoadedPlugin {
             inspection: Arc::new(inspection),
             granted,
+            cache,
             pre,
             hosts,
         })

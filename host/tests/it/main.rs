@@ -3,6 +3,8 @@
 //! - `db`: a fresh SQLite file or PostgreSQL database per test.
 //! - `app`: `spawn_app()` — the Discord emulator, a fresh database and the real bot.
 //! - `store`: the store suite, on both backends.
+//! - `compile_cache`: compiled plugins cached on disk, through the runtime.
+//! - `embedded`: the first-party plugins shipped inside the binary.
 //! - `plugins`: the Wasm sandbox with real components built from `plugins/` (`plugin_files`).
 //! - `bot_*`: every command, refusal and failure path through the emulator, on both backends.
 
@@ -12,7 +14,9 @@ mod bot_integrations;
 mod bot_setup;
 mod bot_tickets;
 mod cli;
+mod compile_cache;
 mod db;
+mod embedded;
 mod plugin_files;
 mod plugins;
 mod store;
