@@ -349,6 +349,24 @@ impl TestApp {
         answer
     }
 
+    /// `/integrations config NAME` as an admin, then submits the form with `fields`.
+    pub async fn configure_plugin(&self, name: &str, fields: &[(&str, &str)]) -> Value {
+        let admin = self.admin();
+        let i = self
+            .emu
+            .send_command(
+                self.guild,
+                self.lobby,
+                &admin,
+                "integrations",
+                json!([{"name": "config", "type": 1, "options": [{"name": "name", "type": 3, "value": name}]}]),
+            )
+            .await;
+        let form = self.form(&i).await;
+        let form_id = form["custom_id"].as_str().expect("a form id").to_owned();
+        self.submit(&admin, &form_id, fields).await
+    }
+
     /// Clicks the Close button of a ticket's welcome message; returns the confirm prompt and
     /// the custom id of its "Close ticket" button.
     pub async fn ask_close(&self, who: &MemberSpec, channel: u64, welcome: u64) -> (Value, String) {

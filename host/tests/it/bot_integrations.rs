@@ -366,3 +366,340 @@ async fn failing_plugins(backend: Backend) {
     );
     app.finish().await;
 }
+
+on_both_backends!(
+    secrets_are_sealed_sent_only_to_their_host_and_never_shown_back,
+    secrets_flow
+);
+async fn secrets_flow(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(10).await;
+    app.install_plugin("test_fetch").await;
+    let (port, seen) = crate::plugins::serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+        std::time::Duration::ZERO,
+    )
+    .await;
+    app.plugins.allow_loopback_for_tests = true;
+    for host in ["allowed.test", "other.allowed.test"] {
+        app.plugins
+            .test_resolve
+            .insert(host.to_owned(), "127.0.0.1".parse().expect("ip"));
+    }
+    app.restart_bot().await;
+
+    let prompt = integrations(&app, "enable", Some("test-fetch")).await;
+    let t = text(&prompt);
+    assert!(t.contains("`allowed.test`, `*.allowed.test`"), "{t}");
+    assert!(
+        t.contains("`token` (secret, encrypted, never shown again; sent only to `allowed.test`)"),
+        "{t}"
+    );
+    let url = format!("http://allowed.test:{port}/status");
+    let done = app
+        .enable_plugin(
+            "test-fetch",
+            &[("c:url", &url), ("s:token", "Bearer s3cret")],
+        )
+        .await;
+    assert!(text(&done).contains("is enabled"), "{done}");
+    assert!(!done.to_string().contains("s3cret"), "{done}");
+
+    // Sealed at rest: neither the row nor its config holds the secret.
+    let row = app
+        .store
+        .guild_integration(app.guild, "test-fetch")
+        .await
+        .expect("read")
+        .expect("a row");
+    let sealed = row.sealed_secrets.clone().expect("sealed secrets");
+    assert!(
+        sealed.starts_with("v1:") && !sealed.contains("s3cret"),
+        "{sealed}"
+    );
+    assert!(!format!("{:?}", row.config).contains("s3cret"));
+
+    set_welcome(
+        &app,
+        "status=%test-fetch.status% body=%test-fetch.body% error=%test-fetch.error%",
+    )
+    .await;
+    let channel = app.open_via_panel(&app.member(1)).await;
+    let content = text(&app.welcome(channel)).to_owned();
+    assert!(
+        content.starts_with("status=200 body=hi error=*unavailable*"),
+        "{content}"
+    );
+    {
+        let requests = seen.lock().expect("lock");
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        assert!(
+            requests[0]
+                .to_ascii_lowercase()
+                .contains("authorization: bearer s3cret"),
+            "{requests:?}"
+        );
+    }
+
+    // The settings form shows the config back, never the secret; left empty, it is kept.
+    let admin = app.admin();
+    let i = app
+        .emu
+        .send_command(
+            app.guild,
+            app.lobby,
+            &admin,
+            "integrations",
+            sub("config", Some("test-fetch")),
+        )
+        .await;
+    let form = app.form(&i).await;
+    let shown = form.to_string();
+    assert!(shown.contains(&url) && !shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("Leave empty to keep the stored secret"),
+        "{shown}"
+    );
+    // To a sibling host the plugin may call, the secret is not sent.
+    let other = format!("http://other.allowed.test:{port}/x");
+    let saved = app
+        .submit(
+            &admin,
+            "tessera:int:form:config:test-fetch",
+            &[("c:url", &other), ("s:token", "")],
+        )
+        .await;
+    assert!(text(&saved).contains("Saved the settings"), "{saved}");
+    app.open_via_panel(&app.member(2)).await;
+    {
+        let requests = seen.lock().expect("lock");
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        assert!(requests[1].starts_with("GET /x "), "{requests:?}");
+        assert!(
+            !requests[1].to_ascii_lowercase().contains("authorization"),
+            "{requests:?}"
+        );
+    }
+    // Back to its host: the kept secret is still sent. A plugin setting the secret's header
+    // itself (to learn or replace it) is refused.
+    app.submit(
+        &admin,
+        "tessera:int:form:config:test-fetch",
+        &[
+            ("c:url", &url),
+            ("c:header_name", "Authorization"),
+            ("c:header_value", "mine"),
+        ],
+    )
+    .await;
+    let channel = app.open_via_panel(&app.member(3)).await;
+    let content = text(&app.welcome(channel)).to_owned();
+    assert!(
+        content.contains("error=denied: header Authorization is reserved"),
+        "{content}"
+    );
+    app.submit(
+        &admin,
+        "tessera:int:form:config:test-fetch",
+        &[("c:url", &url)],
+    )
+    .await;
+    app.open_via_panel(&app.member(4)).await;
+    {
+        let requests = seen.lock().expect("lock");
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert!(
+            requests[2]
+                .to_ascii_lowercase()
+                .contains("authorization: bearer s3cret"),
+            "{requests:?}"
+        );
+    }
+
+    // A member cannot change the settings, even by submitting the form directly.
+    let forged = app
+        .submit(
+            &app.member(1),
+            "tessera:int:form:config:test-fetch",
+            &[("c:url", "http://evil.test/")],
+        )
+        .await;
+    assert!(text(&forged).contains("Manage Server"), "{forged}");
+    let row = app
+        .store
+        .guild_integration(app.guild, "test-fetch")
+        .await
+        .expect("read")
+        .expect("a row");
+    assert_eq!(row.config.get("url"), Some(&url));
+    app.finish().await;
+}
+
+on_both_backends!(
+    by_default_plugins_reach_no_loopback_server_and_secrets_need_a_key,
+    defaults_refuse
+);
+async fn defaults_refuse(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(10).await;
+    app.install_plugin("test_fetch").await;
+    let (port, seen) = crate::plugins::serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+        std::time::Duration::ZERO,
+    )
+    .await;
+    // Without a secrets key, a plugin with secrets cannot be enabled.
+    app.plugins.secrets_key = None;
+    app.restart_bot().await;
+    let refused = integrations(&app, "enable", Some("test-fetch")).await;
+    assert!(text(&refused).contains("plugins.secrets_key"), "{refused}");
+    assert!(
+        refused["components"]
+            .as_array()
+            .is_none_or(|c| c.is_empty()),
+        "{refused}"
+    );
+    assert!(app
+        .store
+        .guild_integrations(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // With a key but the default egress policy, plain http and loopback are refused.
+    app.plugins.secrets_key = Some(crate::app::TEST_SECRETS_KEY.to_owned().into());
+    app.restart_bot().await;
+    for (n, url) in [
+        (1, format!("http://allowed.test:{port}/")),
+        (2, format!("https://allowed.test:{port}/")),
+        (3, format!("https://127.0.0.1:{port}/")),
+    ] {
+        if n == 1 {
+            app.enable_plugin("test-fetch", &[("c:url", &url), ("s:token", "t")])
+                .await;
+            set_welcome(&app, "error=%test-fetch.error%").await;
+        } else {
+            app.configure_plugin("test-fetch", &[("c:url", &url)]).await;
+        }
+        let channel = app.open_via_panel(&app.member(n)).await;
+        let content = text(&app.welcome(channel)).to_owned();
+        assert!(content.starts_with("error=denied: "), "{url}: {content}");
+    }
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "the loopback server was reached"
+    );
+    app.finish().await;
+}
+
+on_both_backends!(
+    welcome_templates_can_be_set_shown_and_reset,
+    welcome_commands
+);
+async fn welcome_commands(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let early = set_welcome(&app, "Hi").await;
+    assert!(text(&early).contains("/setup"), "{early}");
+    app.set_up(10).await;
+    let set = set_welcome(&app, "Hello %user%, 100% ready. %nope.thing% %ticket%").await;
+    assert!(
+        text(&set).contains("`%nope.thing%` names an integration that is not enabled"),
+        "{set}"
+    );
+    let shown = app
+        .command(&app.admin(), app.lobby, "welcome", sub("show", None))
+        .await;
+    assert!(
+        text(&shown).contains("Hello %user%, 100% ready."),
+        "{shown}"
+    );
+    let opener = app.member(1);
+    let channel = app.open_via_panel(&opener).await;
+    assert_eq!(
+        text(&app.welcome(channel)),
+        format!(
+            "Hello <@{}>, 100% ready. *unavailable* #0001",
+            opener.user_id
+        )
+    );
+    let member = app
+        .command(&app.member(2), app.lobby, "welcome", sub("reset", None))
+        .await;
+    assert!(text(&member).contains("Manage Server"), "{member}");
+    let reset = app
+        .command(&app.admin(), app.lobby, "welcome", sub("reset", None))
+        .await;
+    assert!(text(&reset).contains("default"), "{reset}");
+    let channel = app.open_via_panel(&app.member(3)).await;
+    assert!(
+        text(&app.welcome(channel)).starts_with("Welcome <@"),
+        "{}",
+        app.welcome(channel)
+    );
+    app.finish().await;
+}
+
+on_both_backends!(
+    members_cannot_manage_integrations_and_leaving_a_server_deletes_its_integration_data,
+    permissions_and_leave
+);
+async fn permissions_and_leave(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(1).await;
+    let member = app.member(1);
+    for name in ["list", "enable", "disable"] {
+        let plugin = (name != "list").then_some("example");
+        let r = app
+            .command(&member, app.lobby, "integrations", sub(name, plugin))
+            .await;
+        assert!(text(&r).contains("Manage Server"), "{name}: {r}");
+    }
+    // The first-party example ships inside the binary: no install needed.
+    let done = app.enable_plugin("example", &[("c:greeting", "Hi")]).await;
+    assert!(text(&done).contains("is enabled"), "{done}");
+    app.open_via_panel(&member).await;
+    assert_eq!(
+        app.store
+            .deliveries_for_user(member.user_id)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    app.emu.remove_guild(app.guild);
+    let deadline = tokio::time::Instant::now() + crate::app::WAIT;
+    while !app
+        .store
+        .guild_integrations(app.guild)
+        .await
+        .expect("read")
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "integration settings were not deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(app
+        .store
+        .deliveries_for_user(member.user_id)
+        .await
+        .expect("read")
+        .is_empty());
+    app.finish().await;
+}

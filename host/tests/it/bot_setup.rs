@@ -28,11 +28,14 @@ async fn commands_registered(backend: Backend) {
         "blacklist",
         "claim",
         "close",
+        "integrations",
         "open",
         "panel",
+        "privacy",
         "remove",
         "setup",
         "unclaim",
+        "welcome",
     ]
     .into_iter()
     .map(String::from)
@@ -46,6 +49,23 @@ async fn commands_registered(backend: Backend) {
         .expect("setup");
     // Manage Server (0x20) by default, so Discord hides it from others.
     assert_eq!(setup["default_member_permissions"].as_str(), Some("32"));
+    for admin_only in ["integrations", "welcome", "blacklist"] {
+        let c = app
+            .emu
+            .global_commands()
+            .into_iter()
+            .find(|c| c["name"] == admin_only)
+            .expect("registered");
+        assert_eq!(c["default_member_permissions"].as_str(), Some("32"), "{c}");
+    }
+    // Every member may ask what is shared about them.
+    let privacy = app
+        .emu
+        .global_commands()
+        .into_iter()
+        .find(|c| c["name"] == "privacy")
+        .expect("registered");
+    assert!(privacy["default_member_permissions"].is_null(), "{privacy}");
     app.finish().await;
 }
 
