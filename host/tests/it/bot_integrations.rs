@@ -275,19 +275,42 @@ async fn failing_plugins(backend: Backend) {
         return;
     };
     app.set_up(10).await;
-    for plugin in ["example", "test_panic", "test_loop"] {
-        app.install_plugin(plugin).await;
+    const HOSTILE: [(&str, &str, &str); 5] = [
+        ("test_panic", "test-panic", "trap"),
+        ("test_loop", "test-loop", "cpu-limit"),
+        ("test_memory_bomb", "test-memory-bomb", "memory-limit"),
+        ("test_recursion", "test-recursion", "trap"),
+        ("test_flood", "test-flood", "output-limits"),
+    ];
+    for file in HOSTILE
+        .iter()
+        .map(|h| h.0)
+        .chain(["test_wasi_escape", "test_state"])
+    {
+        app.install_plugin(file).await;
     }
     app.plugins.disable_after_failures = 2;
     app.restart_bot().await;
+    // The first-party example ships in the binary.
     app.enable_plugin("example", &[]).await;
-    for plugin in ["test-panic", "test-loop"] {
-        let done = app.enable_plugin(plugin, &[]).await;
+    for plugin in HOSTILE
+        .iter()
+        .map(|h| h.1)
+        .chain(["test-wasi-escape", "test-state"])
+    {
+        // The flood plugin's defaults would blow its memory; this makes it flood output.
+        let fields: &[(&str, &str)] = if plugin == "test-flood" {
+            &[("c:count", "100"), ("c:value_len", "10")]
+        } else {
+            &[]
+        };
+        let done = app.enable_plugin(plugin, fields).await;
         assert!(text(&done).contains("is enabled"), "{done}");
     }
     set_welcome(
         &app,
-        "G=%example.greeting% P=%test-panic.x% L=%test-loop.x%",
+        "G=%example.greeting% P=%test-panic.x% L=%test-loop.x% F=%test-flood.x% \
+         S=%test-state.count% FS=%test-wasi-escape.fs%|ENV=%test-wasi-escape.env%|NET=%test-wasi-escape.net%",
     )
     .await;
 
@@ -301,24 +324,23 @@ async fn failing_plugins(backend: Backend) {
         );
         let channel = crate::app::channel_mentioned(&reply).expect("a channel");
         let content = text(&app.welcome(channel)).to_owned();
-        // The healthy plugin's placeholder is intact; the failed ones are neutral.
+        // The healthy plugins' placeholders are intact; the failed ones are neutral. A fresh
+        // instance per event: the stateful plugin always counts 1.
         assert!(
-            content.starts_with("G=Hello P=*unavailable* L=*unavailable*"),
+            content.starts_with(
+                "G=Hello P=*unavailable* L=*unavailable* F=*unavailable* S=1 FS=denied: "
+            ),
             "round {round}: {content}"
         );
-        if round < 3 {
-            assert!(
-                content.contains("**Test: panic**") && content.contains("**Test: loop**"),
-                "{content}"
-            );
-        } else {
-            // Disabled after two failures in a row: no longer given the ID.
-            assert!(
-                !content.contains("Test: panic") && !content.contains("Test: loop"),
-                "{content}"
-            );
-            assert!(content.contains("**Example**"), "{content}");
+        assert!(
+            !content.contains("ALLOWED"),
+            "the sandbox let something through: {content}"
+        );
+        for (_, id, _) in HOSTILE {
+            let listed = content.contains(&format!("**Test: {}**", &id[5..]));
+            assert_eq!(listed, round < 3, "round {round}, {id}: {content}");
         }
+        assert!(content.contains("**Example**"), "{content}");
     }
     let deliveries = app
         .store
@@ -333,8 +355,11 @@ async fn failing_plugins(backend: Backend) {
             .collect()
     };
     assert_eq!(outcome("example"), ["ok", "ok", "ok"]);
-    assert_eq!(outcome("test-panic"), ["trap", "trap"]);
-    assert_eq!(outcome("test-loop"), ["cpu-limit", "cpu-limit"]);
+    assert_eq!(outcome("test-state"), ["ok", "ok", "ok"]);
+    for (_, id, kind) in HOSTILE {
+        // Disabled after two failures in a row: the third ticket did not give it the ID.
+        assert_eq!(outcome(id), [kind, kind], "{id}");
+    }
 
     // Admins are told once per plugin, in the log channel.
     let notices: Vec<String> = app
@@ -344,7 +369,7 @@ async fn failing_plugins(backend: Backend) {
         .map(|m| text(m).to_owned())
         .filter(|t| t.contains("is now **disabled**"))
         .collect();
-    assert_eq!(notices.len(), 2, "{notices:#?}");
+    assert_eq!(notices.len(), HOSTILE.len(), "{notices:#?}");
     assert!(notices
         .iter()
         .any(|n| n.contains("**Test: panic**") && n.contains("`/integrations enable test-panic`")));
@@ -357,13 +382,23 @@ async fn failing_plugins(backend: Backend) {
         .iter()
         .filter(|c| c.action == ConsentAction::AutoDisabled)
         .collect();
-    assert_eq!(auto.len(), 2, "{consents:#?}");
+    assert_eq!(auto.len(), HOSTILE.len(), "{consents:#?}");
     assert!(auto.iter().all(|c| c.actor_id.is_none()), "{auto:#?}");
     let list = integrations(&app, "list", None).await;
     assert!(
         text(&list).contains("(`test-panic` 0.1.0) — ⚠️ disabled after repeated failures"),
         "{list}"
     );
+    // An admin can turn it back on; the streak starts again.
+    let again = app.enable_plugin("test-panic", &[]).await;
+    assert!(text(&again).contains("is enabled"), "{again}");
+    let row = app
+        .store
+        .guild_integration(app.guild, "test-panic")
+        .await
+        .expect("read")
+        .expect("row");
+    assert!(row.enabled && row.consecutive_failures == 0 && row.disabled_reason.is_none());
     app.finish().await;
 }
 
