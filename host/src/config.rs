@@ -345,6 +345,45 @@ mod tests {
     }
 
     #[test]
+    fn plugin_settings_are_validated_and_test_switches_are_off_by_default() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::load(None).expect("defaults are valid");
+            assert!(!settings.plugins.allow_loopback_for_tests);
+            assert!(settings.plugins.test_resolve.is_empty());
+            assert!(settings.plugins.secrets_key.is_none());
+            assert_eq!(settings.plugins.disable_after_failures, 5);
+            jail.set_env("TESSERA_PLUGINS_SECRETS_KEY", "too-short");
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(err.setting.contains("TESSERA_PLUGINS_SECRETS_KEY"), "{err}");
+            assert!(
+                !err.to_string().contains("too-short"),
+                "the key is not echoed: {err}"
+            );
+            jail.set_env(
+                "TESSERA_PLUGINS_SECRETS_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            );
+            assert!(Settings::load(None)
+                .expect("valid")
+                .plugins
+                .secrets_key
+                .is_some());
+            jail.set_env("TESSERA_PLUGINS_EVENT_TIMEOUT_MS", "0");
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(err.setting.contains("plugins.event_timeout_ms"), "{err}");
+            jail.set_env("TESSERA_PLUGINS_EVENT_TIMEOUT_MS", "2000");
+            // The test-only resolver is refused unless the test-only switch is on.
+            jail.create_file(
+                "tessera.toml",
+                "[plugins.test_resolve]\n\"api.example.com\" = \"127.0.0.1\"\n",
+            )?;
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(err.setting.contains("plugins.test_resolve"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_missing_config_file_is_named() {
         Jail::expect_with(|_jail| {
             let err = Settings::load(Some(Path::new("nope.toml"))).expect_err("must fail");

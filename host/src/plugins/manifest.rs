@@ -351,6 +351,21 @@ header = "Authorization"
     }
 
     #[test]
+    fn settings_fit_in_one_form() {
+        let key = |n: usize| format!("\n[[config]]\nname = \"k{n}\"\ndescription = \"d\"\n");
+        let mut text = GOOD.to_owned();
+        let existing = Manifest::parse(GOOD).expect("valid");
+        let room = MAX_SETTINGS - existing.config.len() - existing.secrets.len();
+        for n in 0..room {
+            text.push_str(&key(n));
+        }
+        Manifest::parse(&text).expect("five settings fit");
+        text.push_str(&key(99));
+        let err = Manifest::parse(&text).expect_err("six do not");
+        assert!(err.0.contains("at most 5"), "{err:?}");
+    }
+
+    #[test]
     fn host_patterns_match_as_documented() {
         let exact = AllowedHost::parse("api.example.com").expect("valid");
         assert!(exact.matches("api.example.com"));
