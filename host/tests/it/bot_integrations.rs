@@ -738,3 +738,144 @@ async fn permissions_and_leave(backend: Backend) {
         .is_empty());
     app.finish().await;
 }
+
+on_both_backends!(
+    two_servers_using_one_plugin_at_once_share_no_settings_secrets_or_state,
+    two_servers
+);
+async fn two_servers(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.install_plugin("test_fetch").await;
+    let (port, seen) = crate::plugins::serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+        std::time::Duration::from_millis(100),
+    )
+    .await;
+    app.plugins.allow_loopback_for_tests = true;
+    app.plugins
+        .test_resolve
+        .insert("allowed.test".to_owned(), "127.0.0.1".parse().expect("ip"));
+    app.restart_bot().await;
+    app.set_up(10).await;
+    app.enable_plugin(
+        "test-fetch",
+        &[
+            ("c:url", &format!("http://allowed.test:{port}/one")),
+            ("s:token", "token-one"),
+        ],
+    )
+    .await;
+
+    // A second server, set up and enabled by its own admin with its own settings.
+    let emu = &app.emu;
+    let guild2 = emu.add_guild(tessera_discord_emulator::GuildSpec::new(
+        "Second",
+        100_000_000_000_000_002,
+    ));
+    let staff2 = emu.add_role(guild2, "Staff", 0);
+    let lobby2 = emu.add_channel(guild2, "support", 0, None);
+    let admin = app.admin();
+    let answer = |i| async move {
+        emu.wait_for_reply(&i, crate::app::WAIT)
+            .await
+            .expect("an answer")
+    };
+    let set = answer(
+        emu.send_command(
+            guild2,
+            lobby2,
+            &admin,
+            "setup",
+            json!([{"name": "staff_role", "type": 8, "value": staff2.to_string()}]),
+        )
+        .await,
+    )
+    .await;
+    assert!(text(&set).contains("set up"), "{set}");
+    let prompt = answer(
+        emu.send_command(
+            guild2,
+            lobby2,
+            &admin,
+            "integrations",
+            sub("enable", Some("test-fetch")),
+        )
+        .await,
+    )
+    .await;
+    let form = answer(
+        emu.click_button(
+            guild2,
+            lobby2,
+            id(&prompt["id"]),
+            &admin,
+            "tessera:int:enable:test-fetch",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(form["callback_type"], 9, "{form}");
+    let url2 = format!("http://allowed.test:{port}/two");
+    let done = answer(
+        emu.submit_modal(
+            guild2,
+            lobby2,
+            &admin,
+            "tessera:int:form:enable:test-fetch",
+            &[("c:url", &url2), ("s:token", "token-two")],
+        )
+        .await,
+    )
+    .await;
+    assert!(text(&done).contains("is enabled"), "{done}");
+
+    // Tickets open in both servers at the same time.
+    let opener = app.member(1);
+    let one = emu
+        .send_command(app.guild, app.lobby, &opener, "open", json!([]))
+        .await;
+    let two = emu
+        .send_command(guild2, lobby2, &opener, "open", json!([]))
+        .await;
+    let (one, two) = tokio::join!(answer(one), answer(two));
+    assert!(
+        text(&one).contains("Your ticket is open") && text(&two).contains("Your ticket is open"),
+        "{one} {two}"
+    );
+
+    let requests = seen.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let to = |path: &str| {
+        requests
+            .iter()
+            .find(|r| r.starts_with(&format!("GET {path} ")))
+            .unwrap_or_else(|| panic!("no request for {path}: {requests:?}"))
+            .to_ascii_lowercase()
+    };
+    assert!(to("/one").contains("authorization: token-one") && !to("/one").contains("token-two"));
+    assert!(to("/two").contains("authorization: token-two") && !to("/two").contains("token-one"));
+    // Each server's records stay its own.
+    let deliveries = app
+        .store
+        .deliveries_for_user(opener.user_id)
+        .await
+        .expect("read");
+    let mut guilds: Vec<u64> = deliveries.iter().map(|d| d.guild_id).collect();
+    guilds.sort_unstable();
+    assert_eq!(guilds, {
+        let mut g = vec![app.guild, guild2];
+        g.sort_unstable();
+        g
+    });
+    assert_eq!(
+        app.store
+            .integration_consents(guild2)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+    app.finish().await;
+}
