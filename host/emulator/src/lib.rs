@@ -407,26 +407,7 @@ impl Emulator {
             data,
             None,
         );
-        inner.interaction_tokens.insert(token.clone(), id);
-        inner.interactions.insert(
-            id,
-            InteractionRec {
-                id,
-                token: token.clone(),
-                kind: 2,
-                channel_id,
-                message_id: None,
-                callback: None,
-                original: None,
-                followups: Vec::new(),
-                last_answer: None,
-                dispatched_at: Instant::now(),
-                answered_at: None,
-                answered: Arc::default(),
-            },
-        );
-        inner.dispatch("INTERACTION_CREATE", &payload);
-        InteractionRef { id, token }
+        track_and_dispatch(&mut inner, id, token, 2, channel_id, None, &payload)
     }
 
     /// Injects a button click (component_type 2) on a stored message.
@@ -482,26 +463,15 @@ impl Emulator {
             data,
             Some(message),
         );
-        inner.interaction_tokens.insert(token.clone(), id);
-        inner.interactions.insert(
+        track_and_dispatch(
+            &mut inner,
             id,
-            InteractionRec {
-                id,
-                token: token.clone(),
-                kind: 3,
-                channel_id,
-                message_id: Some(message_id),
-                callback: None,
-                original: None,
-                followups: Vec::new(),
-                last_answer: None,
-                dispatched_at: Instant::now(),
-                answered_at: None,
-                answered: Arc::default(),
-            },
-        );
-        inner.dispatch("INTERACTION_CREATE", &payload);
-        InteractionRef { id, token }
+            token,
+            3,
+            channel_id,
+            Some(message_id),
+            &payload,
+        )
     }
 
     /// Injects a modal submit (interaction type 5) for a modal the bot showed earlier.
@@ -567,26 +537,7 @@ impl Emulator {
             data,
             None,
         );
-        inner.interaction_tokens.insert(token.clone(), id);
-        inner.interactions.insert(
-            id,
-            InteractionRec {
-                id,
-                token: token.clone(),
-                kind: 5,
-                channel_id,
-                message_id: None,
-                callback: None,
-                original: None,
-                followups: Vec::new(),
-                last_answer: None,
-                dispatched_at: Instant::now(),
-                answered_at: None,
-                answered: Arc::default(),
-            },
-        );
-        inner.dispatch("INTERACTION_CREATE", &payload);
-        InteractionRef { id, token }
+        track_and_dispatch(&mut inner, id, token, 5, channel_id, None, &payload)
     }
 
     /// Stores a message as if the bot had posted it earlier (e.g. a panel from an older
@@ -843,6 +794,38 @@ fn collect_custom_ids(v: &Value, out: &mut Vec<String>) {
         }
         _ => {}
     }
+}
+
+/// Records an injected interaction (so its answers can be checked) and sends it to the bot.
+fn track_and_dispatch(
+    inner: &mut state::Inner,
+    id: u64,
+    token: String,
+    kind: u8,
+    channel_id: u64,
+    message_id: Option<u64>,
+    payload: &Value,
+) -> InteractionRef {
+    inner.interaction_tokens.insert(token.clone(), id);
+    inner.interactions.insert(
+        id,
+        InteractionRec {
+            id,
+            token: token.clone(),
+            kind,
+            channel_id,
+            message_id,
+            callback: None,
+            original: None,
+            followups: Vec::new(),
+            last_answer: None,
+            dispatched_at: Instant::now(),
+            answered_at: None,
+            answered: Arc::default(),
+        },
+    );
+    inner.dispatch("INTERACTION_CREATE", payload);
+    InteractionRef { id, token }
 }
 
 /// The final answer of an interaction, if there is one yet.

@@ -31,6 +31,17 @@ async fn set_welcome(app: &TestApp, template: &str) -> Value {
     .await
 }
 
+/// A loopback HTTP server answering "hi" after `delay`; its port and the requests it got.
+async fn hi_server(
+    delay: std::time::Duration,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    crate::plugins::serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+        delay,
+    )
+    .await
+}
+
 /// The body of the bot's POST of the welcome message to `channel`.
 fn welcome_request(app: &TestApp, channel: u64) -> Value {
     app.emu
@@ -412,11 +423,7 @@ async fn secrets_flow(backend: Backend) {
     };
     app.set_up(10).await;
     app.install_plugin("test_fetch").await;
-    let (port, seen) = crate::plugins::serve(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
-        std::time::Duration::ZERO,
-    )
-    .await;
+    let (port, seen) = hi_server(std::time::Duration::ZERO).await;
     app.plugins.allow_loopback_for_tests = true;
     for host in ["allowed.test", "other.allowed.test"] {
         app.plugins
@@ -582,11 +589,7 @@ async fn defaults_refuse(backend: Backend) {
     };
     app.set_up(10).await;
     app.install_plugin("test_fetch").await;
-    let (port, seen) = crate::plugins::serve(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
-        std::time::Duration::ZERO,
-    )
-    .await;
+    let (port, seen) = hi_server(std::time::Duration::ZERO).await;
     // Without a secrets key, a plugin with secrets cannot be enabled.
     app.plugins.secrets_key = None;
     app.restart_bot().await;
@@ -748,11 +751,7 @@ async fn two_servers(backend: Backend) {
         return;
     };
     app.install_plugin("test_fetch").await;
-    let (port, seen) = crate::plugins::serve(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
-        std::time::Duration::from_millis(100),
-    )
-    .await;
+    let (port, seen) = hi_server(std::time::Duration::from_millis(100)).await;
     app.plugins.allow_loopback_for_tests = true;
     app.plugins
         .test_resolve
