@@ -443,7 +443,8 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
         // Each tick observed while the guest runs is ~10 ms of its CPU; waiting on host calls
-        // (an HTTP request) produces no ticks, so only guest time counts against the budget.
+        // (an HTTP request) is not counted, except that a tick landing during the wait is charged
+        // once when the guest resumes: at most ~10 ms per host call against the budget.
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
             state.cpu_ticks += 1;
