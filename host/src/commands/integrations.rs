@@ -121,12 +121,16 @@ pub async fn run(
             "**{}** has no settings to change.",
             available.manifest().name
         ))),
-        _ => Ok(Reply::text(format!(
-            "**{}** is not enabled in this server yet: use `/integrations enable {}` first.",
-            available.manifest().name,
-            available.manifest().id
-        ))),
+        _ => Ok(not_enabled_yet(available)),
     }
+}
+
+fn not_enabled_yet(available: &Available) -> Reply {
+    let m = available.manifest();
+    Reply::text(format!(
+        "**{}** is not enabled in this server yet: use `/integrations enable {}` first.",
+        m.name, m.id
+    ))
 }
 
 fn status(row: Option<&GuildIntegration>) -> &'static str {
@@ -460,10 +464,7 @@ async fn save(
     let m = available.manifest();
     let row = bot.store.guild_integration(guild_id, &m.id).await?;
     if mode == "config" && row.is_none() {
-        return Ok(Reply::text(format!(
-            "**{}** is not enabled in this server yet: use `/integrations enable {}` first.",
-            m.name, m.id
-        )));
+        return Ok(not_enabled_yet(available));
     }
     // Only declared keys are kept; empty optional values are left out.
     let mut config = BTreeMap::new();

@@ -42,6 +42,17 @@ async fn hi_server(
     .await
 }
 
+/// Restarts the bot with the test-only loopback switch on and `hosts` resolving to 127.0.0.1.
+async fn resolve_to_loopback(app: &mut TestApp, hosts: &[&str]) {
+    app.plugins.allow_loopback_for_tests = true;
+    for host in hosts {
+        app.plugins
+            .test_resolve
+            .insert((*host).to_owned(), "127.0.0.1".parse().expect("ip"));
+    }
+    app.restart_bot().await;
+}
+
 /// The body of the bot's POST of the welcome message to `channel`.
 fn welcome_request(app: &TestApp, channel: u64) -> Value {
     app.emu
@@ -424,13 +435,7 @@ async fn secrets_flow(backend: Backend) {
     app.set_up(10).await;
     app.install_plugin("test_fetch").await;
     let (port, seen) = hi_server(std::time::Duration::ZERO).await;
-    app.plugins.allow_loopback_for_tests = true;
-    for host in ["allowed.test", "other.allowed.test"] {
-        app.plugins
-            .test_resolve
-            .insert(host.to_owned(), "127.0.0.1".parse().expect("ip"));
-    }
-    app.restart_bot().await;
+    resolve_to_loopback(&mut app, &["allowed.test", "other.allowed.test"]).await;
 
     let prompt = integrations(&app, "enable", Some("test-fetch")).await;
     let t = text(&prompt);
@@ -752,11 +757,7 @@ async fn two_servers(backend: Backend) {
     };
     app.install_plugin("test_fetch").await;
     let (port, seen) = hi_server(std::time::Duration::from_millis(100)).await;
-    app.plugins.allow_loopback_for_tests = true;
-    app.plugins
-        .test_resolve
-        .insert("allowed.test".to_owned(), "127.0.0.1".parse().expect("ip"));
-    app.restart_bot().await;
+    resolve_to_loopback(&mut app, &["allowed.test"]).await;
     app.set_up(10).await;
     app.enable_plugin(
         "test-fetch",
