@@ -8,6 +8,22 @@ pub fn get(key: &str) -> Option<String> {
     wit::get(key)
 }
 
+/// Whether the secret `name` is set: one of the manifest's `[[secrets]]`, or an entry of a
+/// `named = true` one. Its value never enters the plugin: write `{{secret.NAME}}` in a request
+/// header's value and the host puts the secret there when the request goes to its host.
+pub fn has_secret(name: &str) -> bool {
+    wit::has_secret(name)
+}
+
+/// The server's Discord ID, for a plugin whose manifest says `receives_server_id = true`
+/// (admins are told before they enable it); `None` otherwise.
+pub fn server_id() -> Option<u64> {
+    get(SERVER_ID).and_then(|id| id.parse().ok())
+}
+
+/// The config key under which the host provides the server's ID.
+pub const SERVER_ID: &str = "server_id";
+
 /// The value of a config key the plugin cannot work without.
 ///
 /// A missing or blank value is [`PluginError::BadConfig`], which tells the server's admins to fix

@@ -29,6 +29,10 @@ macro_rules! export_plugin {
                 > {
                     <$plugin as $crate::Plugin>::on_ticket_opened(event)
                 }
+
+                fn validate_config() -> ::core::result::Result<(), ::std::string::String> {
+                    <$plugin as $crate::Plugin>::validate_config()
+                }
             }
 
             $crate::__private::bindings::__export_world!(
