@@ -13,9 +13,11 @@ cargo build --manifest-path "$here/Cargo.toml" --target wasm32-wasip2 --release 
     --target-dir "$target_dir" "$@" >&2
 
 out="$target_dir/wasm32-wasip2/release"
-# The members' package names, read from their manifests (the first `name = ` is the package's).
-members=$(sed -n 's/^name = "\(.*\)"$/\1/p;T;q' "$here"/example/Cargo.toml)
-for manifest in "$here"/testing/*/Cargo.toml; do
+# The plugins' package names, read from their manifests (the first `name = ` is the package's).
+# Only cdylib members are plugins; a plain library member (`roblox/`) has no .wasm of its own.
+members=""
+for manifest in "$here"/*/Cargo.toml "$here"/testing/*/Cargo.toml; do
+    grep -q '^crate-type = \["cdylib"\]' "$manifest" || continue
     members="$members $(sed -n 's/^name = "\(.*\)"$/\1/p;T;q' "$manifest")"
 done
 status=0
