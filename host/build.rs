@@ -17,7 +17,7 @@ use std::process::Command;
 /// The first-party plugins: packages of the `plugins/` workspace, each in `plugins/<package>/`,
 /// built from source and embedded in the binary. Add a new integration here (and as a member of
 /// `plugins/Cargo.toml`). Never list the test plugins of `plugins/testing/`.
-const FIRST_PARTY: &[&str] = &["example"];
+const FIRST_PARTY: &[&str] = &["example", "bloxlink", "rover", "webhook"];
 
 /// The target every plugin is built for.
 const WASM_TARGET: &str = "wasm32-wasip2";

@@ -41,6 +41,7 @@ impl World {
             discord: DiscordSettings {
                 token: Some(SecretString::from(emu.bot_token())),
                 api_base: emu.base_url(),
+                cdn_base: emu.base_url(),
             },
             database: DatabaseSettings {
                 url: Some(format!(

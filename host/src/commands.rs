@@ -64,7 +64,7 @@ pub async fn run(
         "panel" => panel::run(bot, http, inv, guild_id, &options).await,
         "open" => open::run(bot, http, inv, guild_id, &options).await,
         "blacklist" => blacklist::run(bot, inv, guild_id, &options).await,
-        "integrations" => integrations::run(bot, inv, guild_id, &options).await,
+        "integrations" => integrations::run(bot, inv, guild_id, &options, data).await,
         "welcome" => welcome::run(bot, inv, guild_id, &options).await,
         "privacy" => privacy::run(bot, guild_id, &options).await,
         "close" | "claim" | "unclaim" | "add" | "remove" => {

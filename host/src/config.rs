@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// The public Discord API; anything else means a REST proxy or the test emulator.
 pub const DISCORD_API: &str = "https://discord.com";
 
+/// Where Discord serves message attachments; uploaded plugins are fetched from here only.
+pub const DISCORD_CDN: &str = "https://cdn.discordapp.com";
+
 /// Everything the bot reads from its environment, validated.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -48,6 +51,14 @@ pub struct PluginSettings {
     /// TEST ONLY: fixed name resolutions for plugin hosts, honoured only with
     /// `allow_loopback_for_tests`.
     pub test_resolve: std::collections::HashMap<String, std::net::IpAddr>,
+    /// TEST ONLY: host name -> `http://127.0.0.1:PORT`; an `https://` request to that host that
+    /// passes every sandbox rule goes to this loopback server instead. Needs
+    /// `allow_loopback_for_tests`.
+    pub test_origins: std::collections::HashMap<String, String>,
+    /// Whether servers' admins may upload their own plugins (`/integrations upload`).
+    pub uploads: bool,
+    /// The largest plugin file an admin may upload, bytes.
+    pub upload_max_bytes: u64,
 }
 
 impl Default for PluginSettings {
@@ -60,6 +71,9 @@ impl Default for PluginSettings {
             event_timeout_ms: 3000,
             allow_loopback_for_tests: false,
             test_resolve: std::collections::HashMap::new(),
+            test_origins: std::collections::HashMap::new(),
+            uploads: true,
+            upload_max_bytes: 5 * 1024 * 1024,
         }
     }
 }
@@ -71,6 +85,9 @@ pub struct DiscordSettings {
     pub token: Option<SecretString>,
     /// Base URL for REST and the gateway URL lookup (a REST proxy, or the test emulator).
     pub api_base: String,
+    /// The origin attachments are downloaded from (`/integrations upload`); only URLs under it
+    /// are fetched. Tests point it at the emulator.
+    pub cdn_base: String,
 }
 
 /// Database settings.
@@ -102,6 +119,7 @@ struct Defaults {
 #[derive(Serialize)]
 struct DefaultDiscord {
     api_base: String,
+    cdn_base: String,
 }
 #[derive(Serialize)]
 struct DefaultDatabase {
@@ -112,6 +130,7 @@ struct DefaultDatabase {
 const ENV_KEYS: &[(&str, &str)] = &[
     ("DISCORD_TOKEN", "discord.token"),
     ("DISCORD_API_BASE", "discord.api_base"),
+    ("DISCORD_CDN_BASE", "discord.cdn_base"),
     ("DATABASE_URL", "database.url"),
     ("DATABASE_MAX_CONNECTIONS", "database.max_connections"),
     ("DATA_DIR", "data_dir"),
@@ -124,6 +143,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PLUGINS_MAX_MEMORY_MIB", "plugins.max_memory_mib"),
     ("PLUGINS_MAX_CPU_MS", "plugins.max_cpu_ms"),
     ("PLUGINS_EVENT_TIMEOUT_MS", "plugins.event_timeout_ms"),
+    ("PLUGINS_UPLOADS", "plugins.uploads"),
+    ("PLUGINS_UPLOAD_MAX_BYTES", "plugins.upload_max_bytes"),
 ];
 
 fn env_name(setting: &str) -> Option<&'static str> {
@@ -146,6 +167,7 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Defaults {
             discord: DefaultDiscord {
                 api_base: DISCORD_API.to_owned(),
+                cdn_base: DISCORD_CDN.to_owned(),
             },
             database: DefaultDatabase {
                 max_connections: 10,
@@ -240,10 +262,49 @@ impl Settings {
                 });
             }
         }
-        if !self.plugins.test_resolve.is_empty() && !self.plugins.allow_loopback_for_tests {
+        for (setting, set) in [
+            (
+                "plugins.test_resolve",
+                !self.plugins.test_resolve.is_empty(),
+            ),
+            (
+                "plugins.test_origins",
+                !self.plugins.test_origins.is_empty(),
+            ),
+        ] {
+            if set && !self.plugins.allow_loopback_for_tests {
+                return Err(ConfigError {
+                    setting: setting.into(),
+                    problem: "is a test-only setting and needs plugins.allow_loopback_for_tests"
+                        .into(),
+                });
+            }
+        }
+        for (host, origin) in &self.plugins.test_origins {
+            let loopback = url::Url::parse(origin).ok().is_some_and(|u| {
+                u.scheme() == "http"
+                    && u.path() == "/"
+                    && matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            });
+            if !loopback {
+                return Err(ConfigError {
+                    setting: format!("plugins.test_origins.{host}"),
+                    problem: format!("`{origin}` must be http://127.x.x.x:PORT (loopback only)"),
+                });
+            }
+        }
+        if self.plugins.upload_max_bytes == 0 {
             return Err(ConfigError {
-                setting: "plugins.test_resolve".into(),
-                problem: "is a test-only setting and needs plugins.allow_loopback_for_tests".into(),
+                setting: describe("plugins.upload_max_bytes"),
+                problem: "must be at least 1 (set plugins.uploads = false to turn uploads off)"
+                    .into(),
+            });
+        }
+        let cdn = self.discord.cdn_base.trim_end_matches('/');
+        if !(cdn.starts_with("https://") || cdn.starts_with("http://")) || cdn.contains(' ') {
+            return Err(ConfigError {
+                setting: describe("discord.cdn_base"),
+                problem: format!("`{cdn}` is not an http(s) URL"),
             });
         }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log) {

@@ -87,6 +87,7 @@ impl EventHandler for Handler {
         }
         let _inflight = self.bot.inflight.token();
         self.bot.cache.forget_guild(incomplete.id);
+        self.bot.integrations.forget_guild(incomplete.id.get());
         match self.bot.store.delete_guild_data(incomplete.id.get()).await {
             Ok(()) => {
                 tracing::info!(guild_id = %incomplete.id, "left a server; its data is deleted")

@@ -8,6 +8,7 @@
 //!   that keeps failing.
 //! - [`welcome`] fills the server's welcome template with the plugins' placeholders.
 
+pub mod upload;
 pub mod welcome;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,17 @@ pub enum Source {
     FirstParty,
     /// Installed by the operator with `tessera plugin install`.
     Installed,
+    /// Uploaded by a server's admins; only that server sees it.
+    Uploaded,
+}
+
+/// What a plugin with this manifest receives when a ticket opens, for admins and records.
+pub fn shares(manifest: &Manifest) -> &'static str {
+    if manifest.receives_server_id {
+        "user ID, server ID"
+    } else {
+        "user ID"
+    }
 }
 
 /// A plugin this bot can run.
@@ -62,6 +74,7 @@ impl Available {
             privacy_policy: m.privacy_policy.clone(),
             data_use: m.data_use.clone(),
             allowed_hosts: m.allowed_hosts.join(", "),
+            shares: shares(m).to_owned(),
             action,
             actor_id: actor,
             at: 0,
@@ -91,6 +104,10 @@ pub struct PluginRun {
 pub struct Integrations {
     runtime: Runtime,
     plugins: BTreeMap<String, Available>,
+    /// Uploaded plugins, per server: the newest upload of each id.
+    uploads: std::sync::RwLock<HashMap<u64, BTreeMap<String, Available>>>,
+    /// Upload settings and uploads awaiting confirmation.
+    upload: upload::Uploads,
     secrets_key: Option<SecretsKey>,
     disable_after: u32,
     event_timeout: Duration,
@@ -120,6 +137,11 @@ pub fn sandbox_limits(settings: &Settings) -> SandboxLimits {
             allow_loopback_for_tests: p.allow_loopback_for_tests,
             static_hosts: if p.allow_loopback_for_tests {
                 p.test_resolve.clone()
+            } else {
+                HashMap::new()
+            },
+            test_origins: if p.allow_loopback_for_tests {
+                p.test_origins.clone()
             } else {
                 HashMap::new()
             },
@@ -183,6 +205,8 @@ impl Integrations {
         let mut integrations = Integrations {
             runtime,
             plugins: BTreeMap::new(),
+            uploads: std::sync::RwLock::new(HashMap::new()),
+            upload: upload::Uploads::new(settings)?,
             secrets_key: settings.plugins.secrets_key.as_ref().and_then(|key| {
                 use secrecy::ExposeSecret;
                 // Validated with the settings; a bad key never gets here.
@@ -221,8 +245,115 @@ impl Integrations {
                 }
             }
         }
+        for row in store.guild_plugins().await? {
+            match integrations.runtime.load(&row.wasm) {
+                Ok(plugin) if plugin.inspection.sha256 == row.sha256 => {
+                    integrations.add_upload(row.guild_id, plugin)
+                }
+                Ok(_) => {
+                    tracing::error!(guild = row.guild_id, plugin = %row.plugin_id, "an uploaded plugin's bytes no longer match their sha256; it is unavailable")
+                }
+                Err(err) => {
+                    tracing::error!(guild = row.guild_id, plugin = %row.plugin_id, version = %row.version, error = %err, "an uploaded plugin does not load; it is unavailable")
+                }
+            }
+        }
         tracing::info!(plugins = ?integrations.plugins.keys().collect::<Vec<_>>(), "integrations available");
         Ok(integrations)
+    }
+
+    /// Makes an uploaded plugin available to its server only; it replaces any earlier upload
+    /// with the same id there (the newest upload wins, so admins can also roll back).
+    pub fn add_upload(&self, guild_id: u64, plugin: LoadedPlugin) {
+        let id = plugin.inspection.manifest.id.clone();
+        let mut uploads = self.uploads.write().unwrap_or_else(|e| e.into_inner());
+        uploads.entry(guild_id).or_default().insert(
+            id,
+            Available {
+                plugin,
+                source: Source::Uploaded,
+            },
+        );
+    }
+
+    /// Upload settings and uploads awaiting confirmation.
+    pub fn upload(&self) -> &upload::Uploads {
+        &self.upload
+    }
+
+    /// Forgets a server's uploads (the bot left it; its rows are deleted with its data).
+    pub fn forget_guild(&self, guild_id: u64) {
+        let mut uploads = self.uploads.write().unwrap_or_else(|e| e.into_inner());
+        uploads.remove(&guild_id);
+    }
+
+    /// Whether a plugin id belongs to a plugin every server sees (first-party or installed);
+    /// uploads may not take those ids.
+    pub fn is_global(&self, plugin_id: &str) -> bool {
+        self.plugins.contains_key(plugin_id)
+    }
+
+    /// Checks settings an admin is saving: each URL setting that names where the plugin may
+    /// connect (an https URL on port 443 whose host resolves to public addresses only), then
+    /// the plugin's own `validate-config`. `Err` is the message for the admin.
+    pub async fn validate_settings(
+        &self,
+        available: &Available,
+        guild_id: u64,
+        config: &BTreeMap<String, String>,
+        secrets: &HashMap<String, String>,
+    ) -> Result<(), String> {
+        let manifest = available.manifest();
+        for host in available
+            .plugin
+            .inspection
+            .manifest
+            .hosts()
+            .unwrap_or_default()
+        {
+            let crate::plugins::manifest::AllowedHost::FromConfig(key) = host else {
+                continue;
+            };
+            let Some(value) = config.get(&key) else {
+                continue;
+            };
+            let name = crate::plugins::manifest::url_setting_host(value)
+                .map_err(|problem| format!("`{key}` {problem}."))?;
+            self.runtime
+                .egress()
+                .check_destination(&name)
+                .await
+                .map_err(|problem| {
+                    format!("`{key}` cannot be used: {problem}. Integrations may only reach public hosts.")
+                })?;
+        }
+        for spec in manifest.secrets.iter().filter(|s| s.named) {
+            if let Some(value) = secrets.get(&spec.name) {
+                crate::plugins::manifest::named_secrets(value)
+                    .map_err(|problem| format!("`{}` {problem}.", spec.name))?;
+            }
+        }
+        let config = self.plugin_config(manifest, guild_id, config.clone().into_iter());
+        self.runtime
+            .validate_config(&available.plugin, config, secrets.clone())
+            .await
+    }
+
+    /// The settings a plugin sees: the server's, plus the server's ID if the manifest asks.
+    fn plugin_config(
+        &self,
+        manifest: &Manifest,
+        guild_id: u64,
+        config: impl Iterator<Item = (String, String)>,
+    ) -> HashMap<String, String> {
+        let mut config: HashMap<String, String> = config.collect();
+        if manifest.receives_server_id {
+            config.insert(
+                crate::plugins::manifest::SERVER_ID_KEY.to_owned(),
+                guild_id.to_string(),
+            );
+        }
+        config
     }
 
     /// Adds a plugin, keeping the newest version of each id (the operator's on a tie).
@@ -243,14 +374,32 @@ impl Integrations {
         }
     }
 
-    /// Every available plugin, by id.
+    /// The plugins every server sees (first-party and installed), by id.
     pub fn available(&self) -> impl Iterator<Item = &Available> {
         self.plugins.values()
     }
 
-    /// The plugin with this id.
-    pub fn get(&self, plugin_id: &str) -> Option<&Available> {
-        self.plugins.get(plugin_id)
+    /// The plugins one server may use: every server's, then its own uploads, by id.
+    pub fn available_in(&self, guild_id: u64) -> Vec<Available> {
+        let mut out: Vec<Available> = self.plugins.values().cloned().collect();
+        let uploads = self.uploads.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(own) = uploads.get(&guild_id) {
+            out.extend(
+                own.values()
+                    .filter(|a| !self.is_global(&a.manifest().id))
+                    .cloned(),
+            );
+        }
+        out
+    }
+
+    /// The plugin with this id, as server `guild_id` sees it.
+    pub fn get(&self, guild_id: u64, plugin_id: &str) -> Option<Available> {
+        if let Some(global) = self.plugins.get(plugin_id) {
+            return Some(global.clone());
+        }
+        let uploads = self.uploads.read().unwrap_or_else(|e| e.into_inner());
+        uploads.get(&guild_id)?.get(plugin_id).cloned()
     }
 
     /// The key sealing secrets, if the operator configured one.
@@ -283,7 +432,7 @@ impl Integrations {
         let mut tasks = tokio::task::JoinSet::new();
         let mut order = Vec::new();
         for row in configured.into_iter().filter(|r| r.enabled) {
-            let Some(available) = self.plugins.get(&row.plugin_id) else {
+            let Some(available) = self.get(guild_id, &row.plugin_id) else {
                 tracing::warn!(plugin = %row.plugin_id, "an enabled integration is no longer installed; skipped");
                 continue;
             };
@@ -296,9 +445,9 @@ impl Integrations {
             };
             let runtime = self.runtime.clone();
             let plugin = available.plugin.clone();
-            let config: HashMap<String, String> = row.config.into_iter().collect();
+            let config = self.plugin_config(available.manifest(), guild_id, row.config.into_iter());
             let index = order.len();
-            order.push(available.clone());
+            order.push(available);
             tasks.spawn(async move {
                 (
                     index,
@@ -409,6 +558,28 @@ impl Integrations {
                 "the secrets do not open with plugins.secrets_key (was the key changed?)"
             })?;
         serde_json::from_slice(&plain).map_err(|_| "the opened secrets are not a JSON object")
+    }
+
+    /// Where a plugin may connect for this server, in words: declared hosts, with a
+    /// `{config.KEY}` shown as the host of the URL the server saved (or, before that, as
+    /// "the host of the `KEY` URL you enter").
+    pub fn describe_hosts(
+        available: &Available,
+        config: Option<&BTreeMap<String, String>>,
+    ) -> Vec<String> {
+        use crate::plugins::manifest::{config_template, url_setting_host};
+        available
+            .manifest()
+            .allowed_hosts
+            .iter()
+            .map(|entry| match config_template(entry) {
+                Some(key) => match config.and_then(|c| c.get(key)).map(|v| url_setting_host(v)) {
+                    Some(Ok(host)) => format!("`{host}`"),
+                    _ => format!("the host of the `{key}` URL you enter"),
+                },
+                None => format!("`{entry}`"),
+            })
+            .collect()
     }
 
     /// The failures in a row after which a plugin is disabled.

@@ -159,10 +159,18 @@ pub fn run(command: PluginCommand) -> ExitCode {
                             c.description
                         );
                     }
+                    if m.receives_server_id {
+                        println!("  receives:       the opener's user ID and the server's ID");
+                    }
                     for s in &m.secrets {
+                        let how = match (&s.header, s.named) {
+                            (Some(header), _) => format!("{header} header"),
+                            (None, true) => "NAME = value lines, each {{secret.NAME}}".to_owned(),
+                            (None, false) => format!("{{{{secret.{}}}}} in headers", s.name),
+                        };
                         println!(
-                            "  secret:         {} → {} header on {} — {}",
-                            s.name, s.header, s.host, s.description
+                            "  secret:         {} → {how} on {} — {}",
+                            s.name, s.host, s.description
                         );
                     }
                     println!("  WIT:            {WIT_PACKAGE}@{WIT_VERSION}");
@@ -242,10 +250,20 @@ pub fn run(command: PluginCommand) -> ExitCode {
                     }
                     Err(e) => return unusable(format!("{}: {e}", file.display())),
                 };
+                let m = &plugin.inspection.manifest;
+                // What the bot does when an admin saves settings: the plugin checks them first.
+                if let Err(problem) = sandbox
+                    .validate_config(&plugin, config.clone(), secrets.clone())
+                    .await
+                {
+                    let body = json!({"plugin": m.id, "version": m.version,
+                        "error": {"kind": "settings", "message": problem}});
+                    println!("{body}");
+                    return ExitCode::from(1);
+                }
                 let outcome = sandbox
                     .on_ticket_opened(&plugin, user_id, config, secrets)
                     .await;
-                let m = &plugin.inspection.manifest;
                 let (body, code) = match outcome.result {
                     Ok(placeholders) => {
                         let map: serde_json::Map<String, serde_json::Value> = placeholders

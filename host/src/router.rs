@@ -179,6 +179,12 @@ async fn button(
     if let Some(plugin) = id.strip_prefix(integrations::ids::ENABLE_PREFIX) {
         return integrations::confirm_enable(bot, inv, plugin).await;
     }
+    if let Some(sha) = id.strip_prefix(integrations::ids::UPLOAD_PREFIX) {
+        return integrations::confirm_upload(bot, inv, sha, true).await;
+    }
+    if let Some(sha) = id.strip_prefix(integrations::ids::DISCARD_PREFIX) {
+        return integrations::confirm_upload(bot, inv, sha, false).await;
+    }
     if id == integrations::ids::CANCEL {
         return Ok(Reply::text("Okay, nothing was enabled."));
     }

@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 };
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
-pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration};
+pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration, GuildPlugin};
 pub use plugins::InstalledPlugin;
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
@@ -161,6 +161,7 @@ impl Store {
                 "DELETE FROM guild_integrations WHERE guild_id = $1",
                 "DELETE FROM integration_consents WHERE guild_id = $1",
                 "DELETE FROM integration_deliveries WHERE guild_id = $1",
+                "DELETE FROM guild_plugins WHERE guild_id = $1",
             ] {
                 sqlx::query(sql).bind(g).execute(&mut *tx).await?;
             }

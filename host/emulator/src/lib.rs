@@ -192,6 +192,10 @@ impl Emulator {
         }
         let app = axum::Router::new()
             .route("/gateway", axum::routing::get(gateway::upgrade))
+            .route(
+                "/attachments/{channel}/{id}/{filename}",
+                axum::routing::get(serve_attachment),
+            )
             .fallback(rest::handle)
             .with_state(shared.clone());
         tokio::spawn(async move {
@@ -311,6 +315,61 @@ impl Emulator {
         inner.roles.insert(id, r);
         inner.dispatch("GUILD_ROLE_CREATE", &payload);
         id
+    }
+
+    /// Stores a file as a message attachment in `channel_id`, served like Discord's CDN at
+    /// `{base_url}/attachments/{channel}/{id}/{filename}`; returns its id, to pass as the value
+    /// of an attachment option (type 11).
+    pub fn add_attachment(&self, channel_id: u64, filename: &str, bytes: Vec<u8>) -> u64 {
+        let id = self.shared.ids.next();
+        let url = format!(
+            "{}/attachments/{channel_id}/{id}/{filename}",
+            self.base_url()
+        );
+        self.shared.lock().attachments.insert(
+            id,
+            state::AttachmentRec {
+                filename: filename.to_owned(),
+                size: bytes.len() as u64,
+                url,
+                bytes: Some(bytes),
+                downloads: 0,
+            },
+        );
+        id
+    }
+
+    /// An attachment whose metadata says what the test wants: `url` anywhere, any `size`
+    /// (for refusals that must happen before downloading).
+    pub fn add_attachment_at(&self, filename: &str, url: &str, size: u64) -> u64 {
+        let id = self.shared.ids.next();
+        self.shared.lock().attachments.insert(
+            id,
+            state::AttachmentRec {
+                filename: filename.to_owned(),
+                size,
+                url: url.to_owned(),
+                bytes: None,
+                downloads: 0,
+            },
+        );
+        id
+    }
+
+    /// Makes an attachment report `size` while serving its real bytes (a lying size).
+    pub fn set_attachment_size(&self, id: u64, size: u64) {
+        if let Some(a) = self.shared.lock().attachments.get_mut(&id) {
+            a.size = size;
+        }
+    }
+
+    /// How often an attachment was downloaded.
+    pub fn attachment_downloads(&self, id: u64) -> usize {
+        self.shared
+            .lock()
+            .attachments
+            .get(&id)
+            .map_or(0, |a| a.downloads)
     }
 
     /// Injects a slash command used by `member` in `channel_id` of `guild_id`.
@@ -864,6 +923,7 @@ fn resolve_options(inner: &state::Inner, guild_id: Option<u64>, options: &Value)
     let mut members = BTreeMap::new();
     let mut channels = BTreeMap::new();
     let mut roles = BTreeMap::new();
+    let mut attachments = BTreeMap::new();
     let mut stack: Vec<&Value> = options
         .as_array()
         .map(|a| a.iter().collect())
@@ -885,7 +945,22 @@ fn resolve_options(inner: &state::Inner, guild_id: Option<u64>, options: &Value)
             continue;
         };
         let is_role = inner.roles.contains_key(&id);
-        if kind == 6 || (kind == 9 && !is_role) {
+        if kind == 11 {
+            if let Some(a) = inner.attachments.get(&id) {
+                attachments.insert(
+                    id.to_string(),
+                    json!({
+                        "id": id.to_string(),
+                        "filename": a.filename,
+                        "size": a.size,
+                        "url": a.url,
+                        "proxy_url": a.url,
+                        "content_type": "application/wasm",
+                        "ephemeral": true,
+                    }),
+                );
+            }
+        } else if kind == 6 || (kind == 9 && !is_role) {
             let spec = inner
                 .users
                 .get(&id)
@@ -922,12 +997,30 @@ fn resolve_options(inner: &state::Inner, guild_id: Option<u64>, options: &Value)
         ("members", members),
         ("channels", channels),
         ("roles", roles),
+        ("attachments", attachments),
     ] {
         if !map.is_empty() {
             out.insert(key.into(), json!(map));
         }
     }
     Value::Object(out)
+}
+
+/// `GET /attachments/{channel}/{id}/{filename}`: the CDN's side of attachments.
+async fn serve_attachment(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    axum::extract::Path((_channel, id, filename)): axum::extract::Path<(u64, u64, String)>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut inner = shared.lock();
+    match inner.attachments.get_mut(&id) {
+        Some(a) if a.filename == filename && a.bytes.is_some() => {
+            a.downloads += 1;
+            let bytes = a.bytes.clone().unwrap_or_default();
+            ([("content-type", "application/wasm")], bytes).into_response()
+        }
+        _ => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -149,6 +149,23 @@ pub struct Inner {
     pub gateway_log: Vec<String>,
     /// Version counter for registered commands.
     pub command_version: u64,
+    /// Message attachments, by id: served under `/attachments/…` like Discord's CDN.
+    pub attachments: BTreeMap<u64, AttachmentRec>,
+}
+
+/// A file a test attached to a command.
+#[derive(Debug, Clone)]
+pub struct AttachmentRec {
+    /// The file name.
+    pub filename: String,
+    /// The size Discord reports (normally the file's length).
+    pub size: u64,
+    /// Where the attachment says it lives.
+    pub url: String,
+    /// The file; `None` for one that lives elsewhere.
+    pub bytes: Option<Vec<u8>>,
+    /// How often it was downloaded from the emulator.
+    pub downloads: usize,
 }
 
 /// Immutable configuration plus the mutex'd state.

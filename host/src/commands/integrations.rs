@@ -1,4 +1,5 @@
-//! `/integrations list|enable|disable|config`: the plugins a server's admins turn on.
+//! `/integrations list|enable|disable|config|upload`: the plugins a server's admins turn on,
+//! and their own plugins, which only their server sees.
 //!
 //! Enabling shows exactly what will be shared and with which hosts, asks for confirmation, and
 //! then collects the plugin's settings and secrets in a form (a Discord modal). Secrets are
@@ -18,7 +19,8 @@ use serenity::model::permissions::Permissions;
 
 use super::{missing_option, Options, MANAGERS_ONLY};
 use crate::bot::Bot;
-use crate::integrations::{secrets_context, Available};
+use crate::integrations::upload::{Pending, UploadError};
+use crate::integrations::{secrets_context, Available, Integrations};
 use crate::invocation::Invocation;
 use crate::reply::Reply;
 use crate::store::{ConsentAction, GuildIntegration};
@@ -35,33 +37,29 @@ pub mod ids {
     pub const CONFIG_FIELD: &str = "c:";
     /// A secret field of the form: `s:<key>`.
     pub const SECRET_FIELD: &str = "s:";
+    /// Confirm an upload: `tessera:int:upload:<sha256>`.
+    pub const UPLOAD_PREFIX: &str = "tessera:int:upload:";
+    /// Discard an upload: `tessera:int:discard:<sha256>`.
+    pub const DISCARD_PREFIX: &str = "tessera:int:discard:";
 }
 
-/// The longest config value accepted.
+/// The longest one-line config value accepted.
 const MAX_CONFIG_VALUE: u16 = 1000;
-/// The longest secret accepted.
+/// The longest multi-line value (config or named secrets) accepted.
+const MAX_MULTILINE_VALUE: u16 = 2000;
+/// The longest one-line secret accepted.
 const MAX_SECRET_VALUE: u16 = 1000;
 
-/// The command definition; `name` offers the available plugins as choices.
-pub fn register(bot: &Bot) -> CreateCommand {
+/// The command definition. `name` is typed, not chosen: servers' own uploads differ per server.
+pub fn register(_bot: &Bot) -> CreateCommand {
     let name = || {
-        let mut option = CreateCommandOption::new(
+        CreateCommandOption::new(
             CommandOptionType::String,
             "name",
             "The integration's id (see /integrations list)",
         )
         .required(true)
-        .max_length(32);
-        let available: Vec<&Available> = bot.integrations.available().collect();
-        // Discord allows 25 choices; beyond that admins type the id.
-        if available.len() <= 25 {
-            for a in available {
-                let m = a.manifest();
-                let label: String = format!("{} ({})", m.name, m.id).chars().take(100).collect();
-                option = option.add_string_choice(label, m.id.clone());
-            }
-        }
-        option
+        .max_length(32)
     };
     let sub = |n: &str, d: &str| CreateCommandOption::new(CommandOptionType::SubCommand, n, d);
     CreateCommand::new("integrations")
@@ -81,6 +79,20 @@ pub fn register(bot: &Bot) -> CreateCommand {
         )
         .add_option(sub("disable", "Turn an integration off").add_sub_option(name()))
         .add_option(sub("config", "Change an integration's settings").add_sub_option(name()))
+        .add_option(
+            sub(
+                "upload",
+                "Add your own integration (a .wasm plugin) to this server only",
+            )
+            .add_sub_option(
+                CreateCommandOption::new(
+                    CommandOptionType::Attachment,
+                    "file",
+                    "The plugin's .wasm file (a wasm32-wasip2 component built with plugin-sdk)",
+                )
+                .required(true),
+            ),
+        )
 }
 
 fn unknown(name: &str) -> Reply {
@@ -96,6 +108,7 @@ pub async fn run(
     inv: &Invocation<'_>,
     guild_id: GuildId,
     options: &Options<'_>,
+    data: &CommandData,
 ) -> anyhow::Result<Reply> {
     if !inv.is_manager() {
         return Ok(Reply::text(MANAGERS_ONLY));
@@ -107,12 +120,22 @@ pub async fn run(
     if sub == "list" {
         return list(bot, g).await;
     }
+    if sub == "upload" {
+        let Some(attachment) = sub_options
+            .attachment("file")
+            .and_then(|id| data.resolved.attachments.get(&id))
+        else {
+            return Ok(missing_option("file"));
+        };
+        return upload(bot, inv, g, attachment).await;
+    }
     let Some(name) = sub_options.string("name") else {
         return Ok(missing_option("name"));
     };
-    let Some(available) = bot.integrations.get(name) else {
+    let Some(available) = bot.integrations.get(g, name) else {
         return Ok(unknown(name));
     };
+    let available = &available;
     match sub {
         "enable" => enable_prompt(bot, g, available).await,
         "disable" => disable(bot, inv, g, available).await,
@@ -142,33 +165,74 @@ fn status(row: Option<&GuildIntegration>) -> &'static str {
     }
 }
 
-fn hosts(available: &Available) -> String {
-    let hosts = &available.manifest().allowed_hosts;
+fn hosts(available: &Available, config: Option<&BTreeMap<String, String>>) -> String {
+    let hosts = Integrations::describe_hosts(available, config);
     if hosts.is_empty() {
         "nothing: it has no network access".to_owned()
     } else {
-        hosts
-            .iter()
-            .map(|h| format!("`{h}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        hosts.join(", ")
+    }
+}
+
+/// What the plugin receives, in words for admins.
+fn receives(available: &Available) -> &'static str {
+    if available.manifest().receives_server_id {
+        "the ticket opener's user ID and this server's ID"
+    } else {
+        "the ticket opener's user ID"
     }
 }
 
 async fn list(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
     let rows = bot.store.guild_integrations(guild_id).await?;
+    let mut available = bot.integrations.available_in(guild_id);
+    // Those in use here first, then this server's own uploads, then the rest.
+    available.sort_by_key(|a| {
+        let enabled = rows
+            .iter()
+            .any(|r| r.plugin_id == a.manifest().id && r.enabled);
+        (!enabled, a.source != crate::integrations::Source::Uploaded)
+    });
     let mut entries = Vec::new();
-    for a in bot.integrations.available() {
+    for a in available {
         let m = a.manifest();
         let row = rows.iter().find(|r| r.plugin_id == m.id);
+        let origin = if a.source == crate::integrations::Source::Uploaded {
+            " — uploaded by this server's admins"
+        } else {
+            ""
+        };
+        // How the last ticket went, when it went wrong in a way admins can fix.
+        let mut last = String::new();
+        if row.is_some_and(|r| r.enabled) {
+            if let Some(d) = bot.store.last_delivery(guild_id, &m.id).await? {
+                if d.outcome != "ok" && d.outcome != "not-found" {
+                    last = format!(
+                        "\n⚠️ Last ticket: {}",
+                        crate::integrations::welcome::inert_message(
+                            d.detail.as_deref().unwrap_or(&d.outcome)
+                        )
+                    );
+                }
+            }
+        }
+        let description: String = m.description.chars().take(160).collect();
         entries.push(format!(
-            "**{}** (`{}` {}) — {}\n{}\n-# Receives the ticket opener's user ID. Contacts {}. Data use: {} Privacy policy: <{}>",
-            m.name, m.id, m.version, status(row), m.description, hosts(a), m.data_use, m.privacy_policy
+            "**{}** (`{}` {}) — {}{origin}{last}\n{}\n-# Receives {}. Contacts {}. Privacy policy: <{}>",
+            neutral(&m.name),
+            m.id,
+            m.version,
+            status(row),
+            neutral(&description),
+            receives(&a),
+            hosts(&a, row.map(|r| &r.config)),
+            m.privacy_policy
         ));
     }
     if entries.is_empty() {
         return Ok(Reply::text(
-            "No integrations are installed on this bot. The operator can add some with `tessera plugin install`.",
+            "No integrations are installed on this bot. The operator can add some with `tessera plugin install`, \
+             and admins can add their own with `/integrations upload`.",
         ));
     }
     Ok(Reply::text(fit(entries, "\n\n")))
@@ -194,23 +258,45 @@ fn fit(entries: Vec<String>, sep: &str) -> String {
     out
 }
 
+/// One field of a plugin's settings form.
+struct Field {
+    key: String,
+    description: String,
+    required: bool,
+    secret: bool,
+    multiline: bool,
+}
+
 /// What a plugin asks an admin for: config keys, then secrets.
-fn fields(available: &Available) -> Vec<(String, String, bool, bool)> {
+fn fields(available: &Available) -> Vec<Field> {
     let m = available.manifest();
-    let mut out: Vec<(String, String, bool, bool)> = m
+    let mut out: Vec<Field> = m
         .config
         .iter()
-        .map(|c| (c.name.clone(), c.description.clone(), c.required, false))
+        .map(|c| Field {
+            key: c.name.clone(),
+            description: c.description.clone(),
+            required: c.required,
+            secret: false,
+            multiline: c.multiline,
+        })
         .collect();
-    out.extend(m.secrets.iter().map(|s| {
-        (
-            s.name.clone(),
-            format!("{} (sent only to {})", s.description, s.host),
-            true,
-            true,
-        )
+    out.extend(m.secrets.iter().map(|s| Field {
+        key: s.name.clone(),
+        description: s.description.clone(),
+        required: s.required,
+        secret: true,
+        multiline: s.named,
     }));
     out
+}
+
+/// Where a secret goes, in words.
+fn secret_destination(spec: &crate::plugins::manifest::SecretSpec) -> String {
+    match crate::plugins::manifest::config_template(&spec.host) {
+        Some(key) => format!("the host of the `{key}` URL"),
+        None => format!("`{}`", spec.host),
+    }
 }
 
 async fn enable_prompt(bot: &Bot, guild_id: u64, available: &Available) -> anyhow::Result<Reply> {
@@ -236,14 +322,21 @@ async fn enable_prompt(bot: &Bot, guild_id: u64, available: &Available) -> anyho
     }
     for s in &m.secrets {
         settings.push(format!(
-            "`{}` (secret, encrypted, never shown again; sent only to `{}`) — {}",
-            s.name, s.host, s.description
+            "`{}` (secret{}, encrypted, never shown again; sent only to {}) — {}",
+            s.name,
+            if s.required { "" } else { ", optional" },
+            secret_destination(s),
+            s.description
         ));
     }
+    let shared = if m.receives_server_id {
+        "**that member's Discord user ID and this server's ID**, and nothing else about them or this server"
+    } else {
+        "**that member's Discord user ID** and nothing else about them or this server"
+    };
     let mut text = format!(
-        "**Enable {} (`{}` {})?**{}\n\
-         When a member opens a ticket, Tessera gives this integration **that member's Discord user ID** and nothing \
-         else about them or this server.\n\
+        "**Enable {} (`{}` {})?**{}{}\n\
+         When a member opens a ticket, Tessera gives this integration {shared}.\n\
          **What it does with it:** {}\n\
          **It may contact:** {}\n\
          **Privacy policy:** <{}> (members see this link in their tickets)\n\
@@ -251,12 +344,17 @@ async fn enable_prompt(bot: &Bot, guild_id: u64, available: &Available) -> anyho
         m.name,
         m.id,
         m.version,
+        if available.source == crate::integrations::Source::Uploaded {
+            " Uploaded by this server's admins; Tessera's developers have not reviewed it."
+        } else {
+            ""
+        },
         match &row {
             Some(r) if r.enabled => " It is already enabled; confirming keeps it on and lets you change its settings.",
             _ => "",
         },
         m.data_use,
-        hosts(available),
+        hosts(available, row.as_ref().map(|r| &r.config)),
         m.privacy_policy,
         granted.memory >> 20,
         granted.cpu.as_millis(),
@@ -306,25 +404,30 @@ fn form(available: &Available, mode: &str, row: Option<&GuildIntegration>) -> Cr
     let has_secrets = row.is_some_and(|r| r.sealed_secrets.is_some());
     let rows = fields(available)
         .into_iter()
-        .map(|(key, description, required, secret)| {
-            let label: String = key.chars().take(45).collect();
-            let (id, max) = if secret {
-                (format!("{}{key}", ids::SECRET_FIELD), MAX_SECRET_VALUE)
-            } else {
-                (format!("{}{key}", ids::CONFIG_FIELD), MAX_CONFIG_VALUE)
+        .map(|f| {
+            let label: String = f.key.chars().take(45).collect();
+            let (id, max) = match (f.secret, f.multiline) {
+                (_, true) => (field_id(&f), MAX_MULTILINE_VALUE),
+                (true, false) => (field_id(&f), MAX_SECRET_VALUE),
+                (false, false) => (field_id(&f), MAX_CONFIG_VALUE),
             };
-            let mut input = CreateInputText::new(InputTextStyle::Short, label, id)
+            let style = if f.multiline {
+                InputTextStyle::Paragraph
+            } else {
+                InputTextStyle::Short
+            };
+            let mut input = CreateInputText::new(style, label, id)
                 .max_length(max)
                 // Stored secrets are kept when left empty, so only a first secret is required.
-                .required(required && !(secret && has_secrets));
-            let hint = if secret && has_secrets {
+                .required(f.required && !(f.secret && has_secrets));
+            let hint = if f.secret && has_secrets {
                 "Leave empty to keep the stored secret".to_owned()
             } else {
-                description
+                f.description
             };
             input = input.placeholder(hint.chars().take(100).collect::<String>());
-            if !secret {
-                if let Some(value) = row.and_then(|r| r.config.get(&key)) {
+            if !f.secret {
+                if let Some(value) = row.and_then(|r| r.config.get(&f.key)) {
                     input = input.value(value.clone());
                 }
             }
@@ -333,6 +436,14 @@ fn form(available: &Available, mode: &str, row: Option<&GuildIntegration>) -> Cr
         .collect();
     let title: String = format!("{} settings", m.name).chars().take(45).collect();
     CreateModal::new(format!("{}{mode}:{}", ids::FORM_PREFIX, m.id), title).components(rows)
+}
+
+fn field_id(f: &Field) -> String {
+    if f.secret {
+        format!("{}{}", ids::SECRET_FIELD, f.key)
+    } else {
+        format!("{}{}", ids::CONFIG_FIELD, f.key)
+    }
 }
 
 /// The form to show *instead of* deferring, for `/integrations config` and the Enable
@@ -348,7 +459,8 @@ pub async fn modal_first(
     if !inv.is_manager() {
         return None;
     }
-    let available = bot.integrations.get(plugin_id)?;
+    let available = bot.integrations.get(guild_id.get(), plugin_id)?;
+    let available = &available;
     if fields(available).is_empty() {
         return None;
     }
@@ -390,9 +502,10 @@ pub async fn confirm_enable(
     if !inv.is_manager() {
         return Ok(Reply::text(MANAGERS_ONLY));
     }
-    let Some(available) = bot.integrations.get(plugin_id) else {
+    let Some(available) = bot.integrations.get(guild_id.get(), plugin_id) else {
         return Ok(unknown(plugin_id));
     };
+    let available = &available;
     if !fields(available).is_empty() {
         // The form could not be shown (e.g. secrets but no key): explain through the prompt.
         return enable_prompt(bot, guild_id.get(), available).await;
@@ -430,9 +543,10 @@ pub async fn submitted(
     else {
         return Ok(Reply::text("I don't recognise this form; it may belong to an older version of Tessera. Run the command again."));
     };
-    let Some(available) = bot.integrations.get(plugin_id) else {
+    let Some(available) = bot.integrations.get(guild_id.get(), plugin_id) else {
         return Ok(unknown(plugin_id));
     };
+    let available = &available;
     let mut config = BTreeMap::new();
     let mut secrets = HashMap::new();
     for row in &modal.data.components {
@@ -473,9 +587,16 @@ async fn save(
             .get(&key.name)
             .map(String::as_str)
             .unwrap_or_default();
-        if value.chars().count() > usize::from(MAX_CONFIG_VALUE) {
+        let max = if key.multiline {
+            MAX_MULTILINE_VALUE
+        } else {
+            MAX_CONFIG_VALUE
+        };
+        if value.chars().count() > usize::from(max)
+            || (!key.multiline && value.contains(['\r', '\n']))
+        {
             return Ok(Reply::text(format!(
-                "`{}` is too long (at most {MAX_CONFIG_VALUE} characters). Nothing was saved.",
+                "`{}` must be one line of at most {max} characters. Nothing was saved.",
                 key.name
             )));
         }
@@ -490,6 +611,7 @@ async fn save(
         }
         config.insert(key.name.clone(), value.to_owned());
     }
+    let mut opened_secrets = HashMap::new();
     let sealed = if m.secrets.is_empty() {
         None
     } else {
@@ -513,15 +635,28 @@ async fn save(
                 .get(&spec.name)
                 .map(String::as_str)
                 .unwrap_or_default();
-            if value.contains(['\r', '\n', '\0'])
-                || value.chars().count() > usize::from(MAX_SECRET_VALUE)
-            {
-                return Ok(Reply::text(format!("`{}` must be one line of at most {MAX_SECRET_VALUE} characters. Nothing was saved.", spec.name)));
+            let bad = if spec.named {
+                value.contains('\0') || value.chars().count() > usize::from(MAX_MULTILINE_VALUE)
+            } else {
+                value.contains(['\r', '\n', '\0'])
+                    || value.chars().count() > usize::from(MAX_SECRET_VALUE)
+            };
+            if bad {
+                let max = if spec.named {
+                    MAX_MULTILINE_VALUE
+                } else {
+                    MAX_SECRET_VALUE
+                };
+                return Ok(Reply::text(format!(
+                    "`{}` is too long (at most {max} characters){}. Nothing was saved.",
+                    spec.name,
+                    if spec.named { "" } else { " or spans lines" }
+                )));
             }
             if !value.is_empty() {
                 merged.insert(spec.name.clone(), value.to_owned());
             }
-            if !merged.contains_key(&spec.name) {
+            if spec.required && !merged.contains_key(&spec.name) {
                 return Ok(Reply::text(format!(
                     "`{}` is required. Nothing was saved; try again.",
                     spec.name
@@ -530,15 +665,28 @@ async fn save(
         }
         merged.retain(|k, _| m.secrets.iter().any(|s| &s.name == k));
         let plain = serde_json::to_vec(&merged)?;
+        opened_secrets = merged;
         Some(key.seal(&context, &plain))
     };
+    if let Err(problem) = bot
+        .integrations
+        .validate_settings(available, guild_id, &config, &opened_secrets)
+        .await
+    {
+        return Ok(Reply::text(format!(
+            "**{}** cannot use these settings: {}\nNothing was saved; run the command again to fix them.",
+            m.name,
+            crate::integrations::welcome::inert_message(&problem)
+        )));
+    }
+    let contacts = hosts(available, Some(&config));
     let by = inv.user.id.get();
     if mode == "config" {
         bot.store
             .update_integration_config(guild_id, &m.id, &config, sealed.as_deref(), by)
             .await?;
         return Ok(Reply::text(format!(
-            "Saved the settings of **{}**.{}",
+            "Saved the settings of **{}**. It may contact only {contacts}.{}",
             m.name,
             if m.secrets.is_empty() {
                 ""
@@ -552,9 +700,198 @@ async fn save(
         .enable_integration(guild_id, &m.id, &config, sealed.as_deref(), &consent)
         .await?;
     Ok(Reply::text(format!(
-        "✅ **{}** is enabled. From the next ticket on it receives the opener's user ID, and members are told so \
-         in their ticket with a link to its privacy policy. Use its placeholders in the welcome message with \
-         `/welcome set` as `%{}.name%`.",
-        m.name, m.id
+        "✅ **{}** is enabled. From the next ticket on it receives {}, and members are told so \
+         in their ticket with a link to its privacy policy. It may contact only {contacts}. Use its placeholders \
+         in the welcome message with `/welcome set` as `%{}.name%`.",
+        m.name,
+        receives(available),
+        m.id
+    )))
+}
+
+/// `/integrations upload`: downloads the attachment from Discord, validates it like
+/// `tessera plugin install`, and shows its manifest for confirmation. Nothing is stored yet.
+async fn upload(
+    bot: &Bot,
+    inv: &Invocation<'_>,
+    guild_id: u64,
+    attachment: &serenity::model::channel::Attachment,
+) -> anyhow::Result<Reply> {
+    let uploads = bot.integrations.upload();
+    let checked = async {
+        let bytes = uploads
+            .download(
+                &attachment.filename,
+                &attachment.url,
+                u64::from(attachment.size),
+            )
+            .await?;
+        let runtime = bot.integrations.runtime().clone();
+        // Compiling is CPU work; keep it off the async workers.
+        let bytes = std::sync::Arc::new(bytes);
+        let to_load = bytes.clone();
+        let plugin = tokio::task::spawn_blocking(move || runtime.load(&to_load))
+            .await
+            .map_err(|e| UploadError::Download(format!("the check was interrupted: {e}")))??;
+        let id = &plugin.inspection.manifest.id;
+        if bot.integrations.is_global(id) {
+            return Err(UploadError::ReservedId(id.clone()));
+        }
+        Ok::<_, UploadError>(Pending {
+            plugin,
+            bytes,
+            uploaded_by: inv.user.id.get(),
+        })
+    };
+    let pending = match checked.await {
+        Ok(pending) => pending,
+        Err(err) => {
+            tracing::info!(guild = guild_id, error = %err, "an uploaded plugin was refused");
+            // What the file says about itself is the uploader's text: keep it inert.
+            let text = match &err {
+                UploadError::Invalid(inner) => format!(
+                    "That file is not a usable Tessera integration: {}",
+                    crate::integrations::welcome::inert_message(&inner.to_string())
+                ),
+                other => other.to_string(),
+            };
+            return Ok(Reply::text(text));
+        }
+    };
+    let m = &pending.plugin.inspection.manifest;
+    let sha = pending.plugin.inspection.sha256.clone();
+    let previous = bot.integrations.get(guild_id, &m.id);
+    let replaces = match &previous {
+        Some(p) => format!(
+            "\nIt **replaces version {}** of `{}` in this server; both stay in the privacy record.",
+            p.manifest().version,
+            m.id
+        ),
+        None => String::new(),
+    };
+    let granted = &pending.plugin.granted;
+    let hosts = {
+        let a = Available {
+            plugin: pending.plugin.clone(),
+            source: crate::integrations::Source::Uploaded,
+        };
+        hosts(&a, None)
+    };
+    let text = format!(
+        "**Add {} (`{}` {}) to this server?**{replaces}\n\
+         {}\n\
+         **By:** {}\n\
+         **Receives when a ticket opens:** {}\n\
+         **What it does with it:** {}\n\
+         **It may contact:** {hosts}\n\
+         **Privacy policy:** <{}>\n\
+         **Sandbox:** up to {} MiB of memory and {} ms of CPU per ticket.\n\
+         -# sha256 {sha}. Only this server will see it; adding it does not enable it (use `/integrations enable {}`).",
+        neutral(&m.name),
+        m.id,
+        m.version,
+        neutral(&m.description),
+        neutral(&m.author),
+        if m.receives_server_id {
+            "the ticket opener's user ID and this server's ID"
+        } else {
+            "the ticket opener's user ID"
+        },
+        neutral(&m.data_use),
+        m.privacy_policy,
+        granted.memory >> 20,
+        granted.cpu.as_millis(),
+        m.id,
+    );
+    let text: String = text.chars().take(2000).collect();
+    uploads.hold(guild_id, pending);
+    Ok(
+        Reply::text(text).with_components(vec![CreateActionRow::Buttons(vec![
+            CreateButton::new(format!("{}{sha}", ids::UPLOAD_PREFIX))
+                .label("Add to this server")
+                .style(ButtonStyle::Success),
+            CreateButton::new(format!("{}{sha}", ids::DISCARD_PREFIX))
+                .label("Discard")
+                .style(ButtonStyle::Secondary),
+        ])]),
+    )
+}
+
+/// Text from a manifest or an error, made safe to show: no pings, no markdown tricks.
+fn neutral(text: &str) -> String {
+    crate::integrations::welcome::neutralise(text)
+}
+
+/// The upload's buttons: add it to the server, or discard it.
+pub async fn confirm_upload(
+    bot: &Bot,
+    inv: &Invocation<'_>,
+    sha256: &str,
+    add: bool,
+) -> anyhow::Result<Reply> {
+    let Some(guild_id) = inv.guild_id else {
+        return Ok(Reply::text(crate::router::OUTSIDE_SERVER));
+    };
+    if !inv.is_manager() {
+        return Ok(Reply::text(MANAGERS_ONLY));
+    }
+    let g = guild_id.get();
+    let uploads = bot.integrations.upload();
+    let Some(pending) = uploads.take(g, sha256) else {
+        return Ok(Reply::text(
+            "This upload is no longer waiting (it was handled already, or 15 minutes passed). Upload the file again with `/integrations upload`.",
+        ));
+    };
+    if pending.uploaded_by != inv.user.id.get() {
+        uploads.put_back(g, pending);
+        return Ok(Reply::text(
+            "Only the admin who uploaded this file can add or discard it.",
+        ));
+    }
+    if !add {
+        return Ok(Reply::text(
+            "Okay, the upload was discarded; nothing was stored.",
+        ));
+    }
+    let available = Available {
+        plugin: pending.plugin.clone(),
+        source: crate::integrations::Source::Uploaded,
+    };
+    let m = available.manifest().clone();
+    let consent = available.consent(g, ConsentAction::Uploaded, Some(inv.user.id.get()));
+    let row = crate::store::GuildPlugin {
+        guild_id: g,
+        plugin_id: m.id.clone(),
+        version: m.version.clone(),
+        sha256: pending.plugin.inspection.sha256.clone(),
+        // Serialising a parsed manifest back to TOML cannot fail; keep the record anyway.
+        manifest: toml::to_string(&m).unwrap_or_default(),
+        wasm: pending.bytes.as_ref().clone(),
+        uploaded_by: inv.user.id.get(),
+        uploaded_at: 0,
+    };
+    let new = bot.store.add_guild_plugin(&row, &consent).await?;
+    bot.integrations.add_upload(g, pending.plugin);
+    let enabled = bot
+        .store
+        .guild_integration(g, &m.id)
+        .await?
+        .is_some_and(|r| r.enabled);
+    if enabled && new {
+        // The server consented to the old version; record that this one now runs instead.
+        let consent = available.consent(g, ConsentAction::Enabled, Some(inv.user.id.get()));
+        bot.store.record_consent(&consent).await?;
+    }
+    Ok(Reply::text(format!(
+        "✅ **{}** (`{}` {}) is {} this server. {}",
+        neutral(&m.name),
+        m.id,
+        m.version,
+        if new { "added to" } else { "already in" },
+        if enabled {
+            "It was enabled already, so from the next ticket on this version runs.".to_owned()
+        } else {
+            format!("Turn it on with `/integrations enable {}`.", m.id)
+        }
     )))
 }

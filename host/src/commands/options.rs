@@ -1,7 +1,7 @@
 //! Typed access to a command's options.
 
 use serenity::model::application::{CommandDataOption, CommandDataOptionValue};
-use serenity::model::id::{ChannelId, RoleId, UserId};
+use serenity::model::id::{AttachmentId, ChannelId, RoleId, UserId};
 
 /// The options of a command or subcommand.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +53,14 @@ impl<'a> Options<'a> {
     pub fn channel(&self, name: &str) -> Option<ChannelId> {
         match self.value(name) {
             Some(CommandDataOptionValue::Channel(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// An attachment option (its data is in the interaction's resolved attachments).
+    pub fn attachment(&self, name: &str) -> Option<AttachmentId> {
+        match self.value(name) {
+            Some(CommandDataOptionValue::Attachment(a)) => Some(*a),
             _ => None,
         }
     }

@@ -33,21 +33,28 @@ async fn integrations(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
     let rows = bot.store.guild_integrations(guild_id).await?;
     let mut lines = Vec::new();
     for row in rows.iter().filter(|r| r.enabled) {
-        let Some(available) = bot.integrations.get(&row.plugin_id) else {
+        let Some(available) = bot.integrations.get(guild_id, &row.plugin_id) else {
             continue;
         };
         let m = available.manifest();
-        let hosts = if m.allowed_hosts.is_empty() {
+        let hosts =
+            crate::integrations::Integrations::describe_hosts(&available, Some(&row.config));
+        let hosts = if hosts.is_empty() {
             "no network access".to_owned()
         } else {
-            format!("may contact {}", m.allowed_hosts.join(", "))
+            format!("may contact {}", hosts.join(", "))
+        };
+        let also = if m.receives_server_id {
+            "; also receives this server's ID"
+        } else {
+            ""
         };
         lines.push(format!(
-            "**{}** ({}; {}): {}\nPrivacy policy: <{}>",
+            "**{}** ({}; {}{also}): {}\nPrivacy policy: <{}>",
             neutralise(&m.name),
             m.version,
             hosts,
-            m.data_use,
+            neutralise(&m.data_use),
             m.privacy_policy
         ));
     }

@@ -12,7 +12,70 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::manifest::{AllowedHost, SecretSpec};
+use super::manifest::AllowedHost;
+
+/// A secret as one event may use it: its value, and the one host whose requests carry it.
+#[derive(Clone)]
+pub struct BoundSecret {
+    /// The name a plugin uses in `{{secret.NAME}}`.
+    pub name: String,
+    /// The host (lowercase) it may be sent to.
+    pub host: String,
+    /// A header the host adds it as on every request for `host`, if the manifest names one.
+    pub header: Option<String>,
+    /// The secret.
+    pub value: String,
+}
+
+impl std::fmt::Debug for BoundSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundSecret")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replaces each `{{secret.NAME}}` in a header value by that secret, if the request goes to the
+/// secret's host. Returns the value and whether it now holds a secret.
+fn substitute_secrets(
+    header: &str,
+    value: &str,
+    host: &str,
+    secrets: &[BoundSecret],
+) -> Result<(String, bool), FetchFailure> {
+    const OPEN: &str = "{{secret.";
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    let mut used = false;
+    while let Some(start) = rest.find(OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + OPEN.len()..];
+        let Some(end) = after.find("}}") else {
+            return Err(FetchFailure::Denied(format!(
+                "header {header}: an unterminated {{{{secret.…}}}} reference"
+            )));
+        };
+        let name = &after[..end];
+        let Some(secret) = secrets.iter().find(|s| s.name == name) else {
+            return Err(FetchFailure::Denied(format!(
+                "header {header}: no secret named `{name}` is set"
+            )));
+        };
+        if !secret.host.eq_ignore_ascii_case(host) {
+            return Err(FetchFailure::Denied(format!(
+                "header {header}: secret `{name}` may only be sent to {}, not {host}",
+                secret.host
+            )));
+        }
+        out.push_str(&secret.value);
+        used = true;
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok((out, used))
+}
 
 /// Egress limits and switches. The defaults are the production sandbox.
 #[derive(Debug, Clone)]
@@ -30,6 +93,9 @@ pub struct EgressPolicy {
     pub allow_loopback_for_tests: bool,
     /// TEST ONLY: fixed name resolutions (like curl's `--resolve`), consulted before DNS.
     pub static_hosts: HashMap<String, IpAddr>,
+    /// TEST ONLY: `https://HOST/...` requests that pass every rule are sent to this loopback
+    /// origin (`http://127.0.0.1:PORT`) instead, so tests can stand in for a real service.
+    pub test_origins: HashMap<String, String>,
 }
 
 impl Default for EgressPolicy {
@@ -41,6 +107,7 @@ impl Default for EgressPolicy {
             max_response_bytes: 256 * 1024,
             allow_loopback_for_tests: false,
             static_hosts: HashMap::new(),
+            test_origins: HashMap::new(),
         }
     }
 }
@@ -180,7 +247,7 @@ impl Egress {
     pub async fn fetch(
         &self,
         hosts: &[AllowedHost],
-        secrets: &[(SecretSpec, String)],
+        secrets: &[BoundSecret],
         req: OutgoingRequest,
         sent: &mut u32,
     ) -> Result<IncomingResponse, FetchFailure> {
@@ -234,29 +301,47 @@ impl Egress {
             if FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
                 return denied(format!("header {name} may not be set by plugins"));
             }
-            if secrets
-                .iter()
-                .any(|(s, _)| s.header.eq_ignore_ascii_case(name))
-            {
+            if secrets.iter().any(|s| {
+                s.header
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(name))
+            }) {
                 return denied(format!(
                     "header {name} is reserved for a secret the host adds"
                 ));
             }
+            let (value, secret) = substitute_secrets(name, value, &host, secrets)?;
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| FetchFailure::Denied(format!("invalid header name {name:?}")))?;
-            let value = reqwest::header::HeaderValue::from_str(value)
+            let mut value = reqwest::header::HeaderValue::from_str(&value)
                 .map_err(|_| FetchFailure::Denied(format!("invalid value for header {name}")))?;
+            value.set_sensitive(secret);
             headers.append(name, value);
         }
-        for (spec, secret) in secrets {
-            if spec.host.eq_ignore_ascii_case(&host) {
-                let name = reqwest::header::HeaderName::from_bytes(spec.header.as_bytes())
+        for secret in secrets {
+            let Some(header) = &secret.header else {
+                continue;
+            };
+            if secret.host.eq_ignore_ascii_case(&host) {
+                let name = reqwest::header::HeaderName::from_bytes(header.as_bytes())
                     .map_err(|_| FetchFailure::Denied("invalid secret header".into()))?;
-                let mut value = reqwest::header::HeaderValue::from_str(secret).map_err(|_| {
-                    FetchFailure::Denied("a secret is not a valid header value".into())
-                })?;
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(&secret.value).map_err(|_| {
+                        FetchFailure::Denied("a secret is not a valid header value".into())
+                    })?;
                 value.set_sensitive(true);
                 headers.insert(name, value);
+            }
+        }
+        let mut url = url;
+        if test_mode {
+            if let Some(origin) = self.policy.test_origins.get(&host) {
+                let origin = reqwest::Url::parse(origin)
+                    .map_err(|e| FetchFailure::Transport(format!("test origin: {e}")))?;
+                // Checked when the settings were read: http on a loopback address.
+                let _ = url.set_scheme(origin.scheme());
+                let _ = url.set_host(origin.host_str());
+                let _ = url.set_port(origin.port());
             }
         }
         let mut builder = self.client.request(req.method, url).headers(headers);
@@ -302,6 +387,24 @@ impl Egress {
     }
 }
 
+impl Egress {
+    /// Whether a plugin may reach `host` at all: it resolves, and only to addresses plugins
+    /// may reach (checked when an admin saves a URL setting; every request checks again).
+    pub async fn check_destination(&self, host: &str) -> Result<(), String> {
+        let host = host.to_ascii_lowercase();
+        if self.policy.allow_loopback_for_tests && self.policy.test_origins.contains_key(&host) {
+            return Ok(());
+        }
+        let resolver = VettingResolver {
+            policy: self.policy.clone(),
+        };
+        match resolver.vet(&host).await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+}
+
 /// A refusal from the resolver, recognisable after reqwest wraps it.
 #[derive(Debug)]
 struct Prohibited(String);
@@ -332,11 +435,14 @@ struct VettingResolver {
     policy: Arc<EgressPolicy>,
 }
 
-impl reqwest::dns::Resolve for VettingResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+impl VettingResolver {
+    async fn vet(
+        &self,
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
         let policy = self.policy.clone();
-        let host = name.as_str().to_ascii_lowercase();
-        Box::pin(async move {
+        let host = host.to_owned();
+        {
             let addrs: Vec<SocketAddr> = match policy.static_hosts.get(&host) {
                 Some(ip) => vec![SocketAddr::new(*ip, 0)],
                 None => tokio::time::timeout(
@@ -366,6 +472,19 @@ impl reqwest::dns::Resolve for VettingResolver {
                     ))) as _);
                 }
             }
+            Ok(addrs)
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for VettingResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = VettingResolver {
+            policy: self.policy.clone(),
+        };
+        let host = name.as_str().to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs = resolver.vet(&host).await?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -436,5 +555,69 @@ mod tests {
         assert!(!allowed_in_test_mode(
             "169.254.169.254".parse().expect("ip")
         ));
+    }
+
+    fn secret(name: &str, host: &str) -> BoundSecret {
+        BoundSecret {
+            name: name.into(),
+            host: host.into(),
+            header: None,
+            value: format!("{name}-value"),
+        }
+    }
+
+    #[test]
+    fn secret_references_are_filled_only_for_their_host() {
+        let secrets = [
+            secret("token", "api.example.com"),
+            secret("other", "else.example.com"),
+        ];
+        assert_eq!(
+            substitute_secrets(
+                "Authorization",
+                "Bearer {{secret.token}}",
+                "api.example.com",
+                &secrets
+            ),
+            Ok(("Bearer token-value".to_owned(), true))
+        );
+        assert_eq!(
+            substitute_secrets("X-Plain", "no secrets {here}", "api.example.com", &secrets),
+            Ok(("no secrets {here}".to_owned(), false))
+        );
+        for (value, expect) in [
+            ("{{secret.other}}", "may only be sent to else.example.com"),
+            ("{{secret.missing}}", "no secret named `missing`"),
+            ("{{secret.token", "unterminated"),
+        ] {
+            match substitute_secrets("Authorization", value, "api.example.com", &secrets) {
+                Err(FetchFailure::Denied(m)) => assert!(m.contains(expect), "{value}: {m}"),
+                other => panic!("{value}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn test_origins_are_ignored_outside_test_mode() {
+        let policy = EgressPolicy {
+            test_origins: HashMap::from([(
+                "api.example.com".to_owned(),
+                "http://127.0.0.1:9".to_owned(),
+            )]),
+            ..EgressPolicy::default()
+        };
+        let egress = Egress::new(policy).expect("a client");
+        // Not in test mode: the name is looked up for real, never taken as loopback.
+        assert!(egress.check_destination("localhost.").await.is_err());
+        let egress = Egress::new(EgressPolicy {
+            allow_loopback_for_tests: true,
+            test_origins: HashMap::from([(
+                "api.example.com".to_owned(),
+                "http://127.0.0.1:9".to_owned(),
+            )]),
+            ..EgressPolicy::default()
+        })
+        .expect("a client");
+        assert_eq!(egress.check_destination("api.example.com").await, Ok(()));
     }
 }

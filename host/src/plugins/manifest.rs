@@ -41,7 +41,14 @@ pub struct Manifest {
     /// Resources the plugin asks for, granted up to the operator's ceilings.
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// Whether the plugin also gets the server's ID (as the config value [`SERVER_ID_KEY`]).
+    /// Admins are told before they enable it.
+    #[serde(default)]
+    pub receives_server_id: bool,
 }
+
+/// The config key under which a plugin that declares `receives_server_id` gets the server's ID.
+pub const SERVER_ID_KEY: &str = "server_id";
 
 /// One config key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +61,9 @@ pub struct ConfigKey {
     /// Whether the plugin cannot work without it.
     #[serde(default)]
     pub required: bool,
+    /// Whether the value may span lines (a paragraph field in the form).
+    #[serde(default)]
+    pub multiline: bool,
 }
 
 /// One secret and where it goes.
@@ -64,10 +74,23 @@ pub struct SecretSpec {
     pub name: String,
     /// What it is.
     pub description: String,
-    /// The one host whose requests carry it.
+    /// The one host whose requests carry it: a host name, or `{config.KEY}` for the host of the
+    /// URL in that setting.
     pub host: String,
-    /// The header it is sent as.
-    pub header: String,
+    /// The header the host adds it as, to every request for `host`. Without one, the plugin
+    /// places it with `{{secret.NAME}}` in a header value.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Whether the plugin cannot work without it.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Whether the value is `NAME = value` lines, each a secret of its own (`{{secret.NAME}}`).
+    #[serde(default)]
+    pub named: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What a plugin asks for; `None` means the operator's default.
@@ -85,19 +108,35 @@ pub struct RequestedLimits {
 #[error("manifest: {0}")]
 pub struct ManifestError(pub String);
 
-/// A host a plugin may call: `api.example.com` or `*.example.com` (any subdomain, not the apex).
+/// A host a plugin may call: `api.example.com`, `*.example.com` (any subdomain, not the apex),
+/// or `{config.KEY}`: the host of the https URL a server's admins saved as setting `KEY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedHost {
     /// Exactly this name.
     Exact(String),
     /// Any name ending in `.` + this suffix.
     Subdomains(String),
+    /// The host of the URL in this config key; matches nothing until [`AllowedHost::resolve`]d.
+    FromConfig(String),
+}
+
+/// The config key a `{config.KEY}` template names, if `entry` is one.
+pub fn config_template(entry: &str) -> Option<&str> {
+    entry
+        .strip_prefix("{config.")
+        .and_then(|rest| rest.strip_suffix('}'))
 }
 
 impl AllowedHost {
     /// Parses one entry of `allowed_hosts`.
     pub fn parse(entry: &str) -> Result<AllowedHost, ManifestError> {
         let bad = |why: &str| ManifestError(format!("allowed_hosts: `{entry}` {why}"));
+        if let Some(key) = config_template(entry) {
+            if !is_identifier(key, 64) {
+                return Err(bad("must name a config key, as in {config.url}"));
+            }
+            return Ok(AllowedHost::FromConfig(key.to_owned()));
+        }
         let (wild, name) = match entry.strip_prefix("*.") {
             Some(rest) => (true, rest),
             None => (false, entry),
@@ -143,7 +182,120 @@ impl AllowedHost {
             AllowedHost::Subdomains(suffix) => host
                 .strip_suffix(suffix.as_str())
                 .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
+            AllowedHost::FromConfig(_) => false,
         }
+    }
+
+    /// This entry for one server: a `{config.KEY}` becomes the host of the URL in that setting
+    /// (`None` if it is unset or not a usable URL; it was validated when saved).
+    pub fn resolve(
+        &self,
+        config: &std::collections::HashMap<String, String>,
+    ) -> Option<AllowedHost> {
+        match self {
+            AllowedHost::FromConfig(key) => config
+                .get(key)
+                .and_then(|url| url_setting_host(url).ok())
+                .map(AllowedHost::Exact),
+            other => Some(other.clone()),
+        }
+    }
+}
+
+/// Checks a setting that names where a plugin may connect (a `{config.KEY}` host) and returns
+/// its host: an `https://` URL on port 443, with a public host name. The message is for the
+/// admin who typed it. Whether the name resolves to a public address is checked separately.
+pub fn url_setting_host(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let url = url::Url::parse(value)
+        .map_err(|e| format!("is not a URL ({e}); write it like https://example.com/path"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            return Err(
+                "uses http://, which is not encrypted; only https:// URLs are allowed".into(),
+            )
+        }
+        other => return Err(format!("must be an https:// URL (not {other}:)")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not contain a user name or password; put credentials in a secret header instead"
+                .into(),
+        );
+    }
+    if url.port().is_some_and(|p| p != 443) {
+        return Err("must use the standard https port (443); other ports are not allowed".into());
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.trim_end_matches('.').to_ascii_lowercase(),
+        Some(url::Host::Ipv4(ip)) => return Err(ip_message(std::net::IpAddr::V4(ip))),
+        Some(url::Host::Ipv6(ip)) => return Err(ip_message(std::net::IpAddr::V6(ip))),
+        None => return Err("has no host".into()),
+    };
+    let private_suffix = [
+        ".localhost",
+        ".local",
+        ".internal",
+        ".lan",
+        ".home.arpa",
+        ".corp",
+    ]
+    .iter()
+    .any(|s| host.ends_with(s));
+    if host == "localhost" || private_suffix {
+        return Err(format!(
+            "points at {host}, a private address; integrations may only reach public hosts"
+        ));
+    }
+    match AllowedHost::parse(&host) {
+        Ok(AllowedHost::Exact(h)) => Ok(h),
+        _ => Err(format!(
+            "has `{host}`, which is not a public host name (like api.example.com)"
+        )),
+    }
+}
+
+/// The entries of a `named` secret: `NAME = value` lines (blank lines skipped). The message
+/// names the line, never the value.
+pub fn named_secrets(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!("line {}: write it as NAME = value", i + 1));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(format!(
+                "line {}: the name must be 1-64 letters, digits, `_` or `-`",
+                i + 1
+            ));
+        }
+        if value.is_empty() {
+            return Err(format!("line {}: `{name}` has no value", i + 1));
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(format!("line {}: `{name}` is set twice", i + 1));
+        }
+        out.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(out)
+}
+
+fn ip_message(ip: std::net::IpAddr) -> String {
+    if super::egress::is_global(ip) {
+        format!("uses the IP address {ip}; use the service's host name instead")
+    } else {
+        format!("points at {ip}, a private address; integrations may only reach public hosts")
     }
 }
 
@@ -152,6 +304,7 @@ impl std::fmt::Display for AllowedHost {
         match self {
             AllowedHost::Exact(name) => f.write_str(name),
             AllowedHost::Subdomains(suffix) => write!(f, "*.{suffix}"),
+            AllowedHost::FromConfig(key) => write!(f, "{{config.{key}}}"),
         }
     }
 }
@@ -231,6 +384,20 @@ impl Manifest {
                     key.name
                 ));
             }
+            if key.name == SERVER_ID_KEY {
+                return fail(format!(
+                    "config key `{SERVER_ID_KEY}` is reserved: set receives_server_id = true and the host provides it"
+                ));
+            }
+        }
+        for host in &hosts {
+            if let AllowedHost::FromConfig(key) = host {
+                if !self.config.iter().any(|c| &c.name == key) {
+                    return fail(format!(
+                        "allowed_hosts: {{config.{key}}} names no declared config key"
+                    ));
+                }
+            }
         }
         for secret in &self.secrets {
             if !is_identifier(&secret.name, 64) {
@@ -239,29 +406,47 @@ impl Manifest {
                     secret.name
                 ));
             }
-            let host = AllowedHost::parse(&secret.host)?;
-            let AllowedHost::Exact(host) = host else {
-                return fail(format!(
-                    "secret `{}` must be bound to one exact host",
-                    secret.name
-                ));
-            };
-            if !hosts.iter().any(|h| h.matches(&host)) {
-                return fail(format!(
-                    "secret `{}` is bound to {host}, which is not in allowed_hosts",
-                    secret.name
-                ));
+            match AllowedHost::parse(&secret.host)? {
+                AllowedHost::Exact(host) => {
+                    if !hosts.iter().any(|h| h.matches(&host)) {
+                        return fail(format!(
+                            "secret `{}` is bound to {host}, which is not in allowed_hosts",
+                            secret.name
+                        ));
+                    }
+                }
+                template @ AllowedHost::FromConfig(_) => {
+                    if !hosts.contains(&template) {
+                        return fail(format!(
+                            "secret `{}` is bound to {template}, which is not in allowed_hosts",
+                            secret.name
+                        ));
+                    }
+                }
+                AllowedHost::Subdomains(_) => {
+                    return fail(format!(
+                        "secret `{}` must be bound to one exact host",
+                        secret.name
+                    ));
+                }
             }
-            let header = secret.header.as_str();
-            if header.is_empty()
-                || !header
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
-            {
-                return fail(format!(
-                    "secret `{}` has an invalid header name",
-                    secret.name
-                ));
+            if let Some(header) = &secret.header {
+                if secret.named {
+                    return fail(format!(
+                        "secret `{}` is named (NAME = value lines) and cannot also have a header",
+                        secret.name
+                    ));
+                }
+                if header.is_empty()
+                    || !header
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                {
+                    return fail(format!(
+                        "secret `{}` has an invalid header name",
+                        secret.name
+                    ));
+                }
             }
         }
         Ok(())
@@ -383,6 +568,123 @@ header = "Authorization"
             "a..b",
         ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    const WEBHOOK: &str = r#"
+id = "hook"
+name = "Hook"
+version = "1.0.0"
+description = "d"
+author = "a"
+privacy_policy = "https://example.com/privacy"
+data_use = "u"
+allowed_hosts = ["{config.url}"]
+receives_server_id = true
+[[config]]
+name = "url"
+description = "where"
+required = true
+[[config]]
+name = "headers"
+description = "h"
+multiline = true
+[[secrets]]
+name = "secrets"
+description = "named"
+host = "{config.url}"
+required = false
+named = true
+"#;
+
+    #[test]
+    fn hosts_and_secrets_may_come_from_the_servers_settings() {
+        let m = Manifest::parse(WEBHOOK).expect("valid");
+        assert!(m.receives_server_id && m.config[1].multiline && m.secrets[0].named);
+        let hosts = m.hosts().expect("hosts");
+        assert_eq!(hosts, [AllowedHost::FromConfig("url".into())]);
+        assert!(
+            !hosts[0].matches("anything.example.com"),
+            "unresolved matches nothing"
+        );
+        let config = std::collections::HashMap::from([(
+            "url".to_owned(),
+            "https://Hooks.Example.com/x/{user_id}".to_owned(),
+        )]);
+        assert_eq!(
+            hosts[0].resolve(&config),
+            Some(AllowedHost::Exact("hooks.example.com".into()))
+        );
+        assert_eq!(hosts[0].resolve(&Default::default()), None);
+        for (from, to, expect) in [
+            (
+                "[\"{config.url}\"]",
+                "[\"{config.nope}\"]",
+                "names no declared config key",
+            ),
+            ("name = \"headers\"", "name = \"server_id\"", "reserved"),
+            (
+                "host = \"{config.url}\"",
+                "host = \"{config.headers}\"",
+                "not in allowed_hosts",
+            ),
+            (
+                "named = true",
+                "named = true\nheader = \"X-Key\"",
+                "cannot also have a header",
+            ),
+        ] {
+            let err = Manifest::parse(&WEBHOOK.replacen(from, to, 1)).expect_err(expect);
+            assert!(err.0.contains(expect), "{expect}: {err}");
+        }
+    }
+
+    #[test]
+    fn url_settings_must_be_public_https_hosts() {
+        assert_eq!(
+            url_setting_host("https://api.example.com/hook?x=1").as_deref(),
+            Ok("api.example.com")
+        );
+        assert_eq!(
+            url_setting_host("https://api.example.com:443/").as_deref(),
+            Ok("api.example.com")
+        );
+        for (bad, expect) in [
+            ("api.example.com/hook", "not a URL"),
+            ("http://api.example.com/", "http://"),
+            ("ftp://api.example.com/", "https://"),
+            ("https://user:pw@api.example.com/", "password"),
+            ("https://api.example.com:8443/", "port"),
+            ("https://10.0.0.1/", "private address"),
+            ("https://[::1]/", "private address"),
+            ("https://169.254.169.254/latest", "private address"),
+            ("https://1.1.1.1/", "host name"),
+            ("https://localhost/", "private address"),
+            ("https://printer.local/", "private address"),
+            ("https://intranet/", "not a public host name"),
+        ] {
+            let err = url_setting_host(bad).expect_err(bad);
+            assert!(err.contains(expect), "{bad}: {expect:?} not in {err}");
+        }
+    }
+
+    #[test]
+    fn named_secrets_are_name_value_lines() {
+        assert_eq!(
+            named_secrets("token = abc=def\n\n  other=x  ").expect("valid"),
+            [
+                ("token".to_owned(), "abc=def".to_owned()),
+                ("other".to_owned(), "x".to_owned())
+            ]
+        );
+        for (bad, expect) in [
+            ("token", "line 1: write it as NAME = value"),
+            ("a = 1\nb c = 2", "line 2"),
+            ("a =", "has no value"),
+            ("a = 1\na = 2", "set twice"),
+        ] {
+            let err = named_secrets(bad).expect_err(bad);
+            assert!(err.contains(expect), "{bad}: {err}");
         }
     }
 }

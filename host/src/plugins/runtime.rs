@@ -17,8 +17,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::compile_cache::{CacheOutcome, CompileCache};
 use super::component::{inspect, InspectError, Inspection};
-use super::egress::{Egress, EgressPolicy, FetchFailure, OutgoingRequest};
-use super::manifest::{AllowedHost, SecretSpec};
+use super::egress::{BoundSecret, Egress, EgressPolicy, FetchFailure, OutgoingRequest};
+use super::manifest::{named_secrets, AllowedHost, Manifest};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -145,8 +145,10 @@ pub struct State {
     table: ResourceTable,
     limits: StoreLimits,
     config: HashMap<String, String>,
-    secrets: Arc<Vec<(SecretSpec, String)>>,
+    secrets: Arc<Vec<BoundSecret>>,
     hosts: Arc<Vec<AllowedHost>>,
+    /// Set while settings are validated: no request leaves.
+    network_closed: bool,
     egress: Egress,
     requests: u32,
     log: Vec<String>,
@@ -186,6 +188,10 @@ impl wit_config::Host for State {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         Ok(self.config.get(&key).cloned())
     }
+
+    async fn has_secret(&mut self, name: String) -> wasmtime::Result<bool> {
+        Ok(self.secrets.iter().any(|s| s.name == name))
+    }
 }
 
 impl wit_log::Host for State {
@@ -206,6 +212,11 @@ impl wit_http::Host for State {
         &mut self,
         request: wit_http::Request,
     ) -> wasmtime::Result<Result<wit_http::Response, wit_http::FetchError>> {
+        if self.network_closed {
+            return Ok(Err(wit_http::FetchError::Denied(
+                "the network is closed while settings are validated".into(),
+            )));
+        }
         let method = match request.method {
             wit_http::Method::Get => reqwest::Method::GET,
             wit_http::Method::Post => reqwest::Method::POST,
@@ -350,6 +361,11 @@ impl Runtime {
         self
     }
 
+    /// The egress client and its policy.
+    pub fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &SandboxLimits {
         &self.limits
@@ -391,7 +407,9 @@ impl Runtime {
         })
     }
 
-    /// Runs the plugin's ticket-open handler for `user_id` in a fresh store.
+    /// Runs the plugin's ticket-open handler for `user_id` in a fresh store. `config` is the
+    /// server's settings (with the server's ID when the manifest asks for it), `secrets` the
+    /// opened secrets by manifest name.
     pub async fn on_ticket_opened(
         &self,
         plugin: &LoadedPlugin,
@@ -399,13 +417,81 @@ impl Runtime {
         config: HashMap<String, String>,
         secrets: HashMap<String, String>,
     ) -> Outcome {
-        let secrets: Vec<(SecretSpec, String)> = plugin
-            .inspection
-            .manifest
-            .secrets
+        let bound = bind_secrets(&plugin.inspection.manifest, &secrets, &config);
+        let hosts: Vec<AllowedHost> = plugin
+            .hosts
             .iter()
-            .filter_map(|spec| secrets.get(&spec.name).map(|v| (spec.clone(), v.clone())))
+            .filter_map(|h| h.resolve(&config))
             .collect();
+        let (mut store, pipes) = self.new_store(plugin, config, bound, hosts, false);
+        let event = wit_types::TicketOpened { user_id };
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .tessera_plugin_handler()
+                .call_on_ticket_opened(&mut store, event)
+                .await
+        };
+        let result = match tokio::time::timeout(self.limits.event_timeout, run).await {
+            Err(_) => Err(PluginFailure::Timeout(self.limits.event_timeout)),
+            Ok(Err(trap)) => Err(self.classify_trap(&trap, &store, plugin)),
+            Ok(Ok(Err(err))) => Err(plugin_error(err)),
+            Ok(Ok(Ok(placeholders))) => self.check_output(placeholders),
+        };
+        let requests = store.data().requests;
+        let log = collect_log(&mut store, pipes);
+        Outcome {
+            result,
+            log,
+            requests,
+        }
+    }
+
+    /// Asks the plugin whether the settings an admin is saving are right, with the network
+    /// closed. `Err` is the message for the admin.
+    pub async fn validate_config(
+        &self,
+        plugin: &LoadedPlugin,
+        config: HashMap<String, String>,
+        secrets: HashMap<String, String>,
+    ) -> Result<(), String> {
+        let bound = bind_secrets(&plugin.inspection.manifest, &secrets, &config);
+        let (mut store, pipes) = self.new_store(plugin, config, bound, Vec::new(), true);
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .tessera_plugin_handler()
+                .call_validate_config(&mut store)
+                .await
+        };
+        let result = tokio::time::timeout(self.limits.event_timeout, run).await;
+        let log = collect_log(&mut store, pipes);
+        for line in &log {
+            tracing::debug!(plugin = %plugin.inspection.manifest.id, line, "plugin log (validating settings)");
+        }
+        match result {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(message))) => Err(message.chars().take(500).collect()),
+            Err(_) => Err(format!(
+                "the integration did not finish checking the settings within {} ms",
+                self.limits.event_timeout.as_millis()
+            )),
+            Ok(Err(trap)) => Err(format!(
+                "the integration failed while checking the settings ({})",
+                self.classify_trap(&trap, &store, plugin)
+            )),
+        }
+    }
+
+    /// A fresh store for one call: the plugin's grants, these settings, secrets and hosts.
+    fn new_store(
+        &self,
+        plugin: &LoadedPlugin,
+        config: HashMap<String, String>,
+        secrets: Vec<BoundSecret>,
+        hosts: Vec<AllowedHost>,
+        network_closed: bool,
+    ) -> (Store<State>, [MemoryOutputPipe; 2]) {
         let stdout = MemoryOutputPipe::new(self.limits.max_log_bytes);
         let stderr = MemoryOutputPipe::new(self.limits.max_log_bytes);
         // Grants nothing: no preopened directories, no env or args, no sockets, no name lookup.
@@ -430,7 +516,8 @@ impl Runtime {
                 .build(),
             config,
             secrets: Arc::new(secrets),
-            hosts: plugin.hosts.clone(),
+            hosts: Arc::new(hosts),
+            network_closed,
             egress: self.egress.clone(),
             requests: 0,
             log: Vec::new(),
@@ -454,36 +541,7 @@ impl Runtime {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let event = wit_types::TicketOpened { user_id };
-        let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .tessera_plugin_handler()
-                .call_on_ticket_opened(&mut store, event)
-                .await
-        };
-        let result = match tokio::time::timeout(self.limits.event_timeout, run).await {
-            Err(_) => Err(PluginFailure::Timeout(self.limits.event_timeout)),
-            Ok(Err(trap)) => Err(self.classify_trap(&trap, &store, plugin)),
-            Ok(Ok(Err(err))) => Err(plugin_error(err)),
-            Ok(Ok(Ok(placeholders))) => self.check_output(placeholders),
-        };
-        let requests = store.data().requests;
-        let mut log = std::mem::take(&mut store.data_mut().log);
-        for (stream, pipe) in [("stdout", stdout), ("stderr", stderr)] {
-            let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes).lines().take(100) {
-                log.push(format!(
-                    "[{stream}] {}",
-                    line.chars().take(512).collect::<String>()
-                ));
-            }
-        }
-        Outcome {
-            result,
-            log,
-            requests,
-        }
+        (store, [stdout, stderr])
     }
 
     fn classify_trap(
@@ -542,6 +600,61 @@ impl Runtime {
         }
         Ok(out)
     }
+}
+
+/// The plugin's log lines, then what it wrote to stdout and stderr.
+fn collect_log(store: &mut Store<State>, pipes: [MemoryOutputPipe; 2]) -> Vec<String> {
+    let mut log = std::mem::take(&mut store.data_mut().log);
+    for (stream, pipe) in ["stdout", "stderr"].into_iter().zip(pipes) {
+        let bytes = pipe.contents();
+        for line in String::from_utf8_lossy(&bytes).lines().take(100) {
+            log.push(format!(
+                "[{stream}] {}",
+                line.chars().take(512).collect::<String>()
+            ));
+        }
+    }
+    log
+}
+
+/// The secrets one call may use, each bound to its host for this server (a `{config.KEY}`
+/// host is the host of that setting's URL); a named secret gives one secret per line.
+pub fn bind_secrets(
+    manifest: &Manifest,
+    secrets: &HashMap<String, String>,
+    config: &HashMap<String, String>,
+) -> Vec<BoundSecret> {
+    let mut bound = Vec::new();
+    for spec in &manifest.secrets {
+        let Some(value) = secrets.get(&spec.name) else {
+            continue;
+        };
+        let host = match AllowedHost::parse(&spec.host)
+            .ok()
+            .and_then(|h| h.resolve(config))
+        {
+            Some(AllowedHost::Exact(host)) => host,
+            _ => continue,
+        };
+        if spec.named {
+            for (name, value) in named_secrets(value).unwrap_or_default() {
+                bound.push(BoundSecret {
+                    name,
+                    host: host.clone(),
+                    header: None,
+                    value,
+                });
+            }
+        } else {
+            bound.push(BoundSecret {
+                name: spec.name.clone(),
+                host,
+                header: spec.header.clone(),
+                value: value.clone(),
+            });
+        }
+    }
+    bound
 }
 
 fn plugin_error(err: PluginError) -> PluginFailure {

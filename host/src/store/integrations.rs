@@ -38,6 +38,8 @@ pub enum ConsentAction {
     Disabled,
     /// Tessera disabled it after repeated failures.
     AutoDisabled,
+    /// An admin uploaded this version to the server (`/integrations upload`).
+    Uploaded,
 }
 
 impl ConsentAction {
@@ -46,6 +48,7 @@ impl ConsentAction {
             ConsentAction::Enabled => "enabled",
             ConsentAction::Disabled => "disabled",
             ConsentAction::AutoDisabled => "auto-disabled",
+            ConsentAction::Uploaded => "uploaded",
         }
     }
 
@@ -53,6 +56,7 @@ impl ConsentAction {
         match s {
             "enabled" => ConsentAction::Enabled,
             "disabled" => ConsentAction::Disabled,
+            "uploaded" => ConsentAction::Uploaded,
             _ => ConsentAction::AutoDisabled,
         }
     }
@@ -75,6 +79,8 @@ pub struct ConsentRecord {
     pub data_use: String,
     /// The declared hosts, comma-separated.
     pub allowed_hosts: String,
+    /// What the plugin receives: `user ID`, or `user ID, server ID`.
+    pub shares: String,
     /// What happened.
     pub action: ConsentAction,
     /// The admin; `None` when Tessera acted.
@@ -121,6 +127,7 @@ macro_rules! insert_consent {
             .bind(c.action.as_str())
             .bind(c.actor_id.map(sf))
             .bind($now)
+            .bind(&c.shares)
             .execute($executor)
             .await?;
     }};
@@ -150,8 +157,8 @@ const INTEGRATION_COLUMNS: &str = "guild_id, plugin_id, enabled, config, secrets
 
 const INSERT_CONSENT: &str =
     "INSERT INTO integration_consents (guild_id, plugin_id, version, sha256, \
-    privacy_policy, data_use, allowed_hosts, action, actor_id, at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    privacy_policy, data_use, allowed_hosts, action, actor_id, at, shares) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 fn config_json(config: &BTreeMap<String, String>) -> String {
     serde_json::to_string(config).unwrap_or_else(|_| "{}".to_owned())
@@ -383,7 +390,7 @@ impl Store {
         guild_id: u64,
     ) -> Result<Vec<ConsentRecord>, StoreError> {
         const SQL: &str = "SELECT guild_id, plugin_id, version, sha256, privacy_policy, data_use, \
-            allowed_hosts, action, actor_id, at FROM integration_consents WHERE guild_id = $1 ORDER BY id";
+            allowed_hosts, action, actor_id, at, shares FROM integration_consents WHERE guild_id = $1 ORDER BY id";
         on_db!(self, pool => {
             let rows = sqlx::query(SQL).bind(sf(guild_id)).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -397,12 +404,50 @@ impl Store {
                     privacy_policy: row.try_get("privacy_policy")?,
                     data_use: row.try_get("data_use")?,
                     allowed_hosts: row.try_get("allowed_hosts")?,
+                    shares: row.try_get("shares")?,
                     action: ConsentAction::parse(&action),
                     actor_id: row.try_get::<Option<i64>, _>("actor_id")?.map(unsf),
                     at: row.try_get("at")?,
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// Records a consent event on its own (an upload).
+    pub async fn record_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError> {
+        let now = now_ms();
+        on_db!(self, pool => {
+            insert_consent!(pool, consent, now);
+            Ok(())
+        })
+    }
+
+    /// The latest delivery of one plugin in a server: how its last ticket went.
+    pub async fn last_delivery(
+        &self,
+        guild_id: u64,
+        plugin_id: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        const SQL: &str = "SELECT guild_id, ticket_id, plugin_id, version, sha256, user_id, at, \
+            outcome, detail FROM integration_deliveries WHERE guild_id = $1 AND plugin_id = $2 \
+            ORDER BY id DESC LIMIT 1";
+        on_db!(self, pool => {
+            let row = sqlx::query(SQL).bind(sf(guild_id)).bind(plugin_id).fetch_optional(pool).await?;
+            match row {
+                None => Ok(None),
+                Some(row) => Ok(Some(Delivery {
+                    guild_id: unsf(row.try_get("guild_id")?),
+                    ticket_id: row.try_get("ticket_id")?,
+                    plugin_id: row.try_get("plugin_id")?,
+                    version: row.try_get("version")?,
+                    sha256: row.try_get("sha256")?,
+                    user_id: unsf(row.try_get("user_id")?),
+                    at: row.try_get("at")?,
+                    outcome: row.try_get("outcome")?,
+                    detail: row.try_get("detail")?,
+                })),
+            }
         })
     }
 
@@ -424,6 +469,85 @@ impl Store {
                     at: row.try_get("at")?,
                     outcome: row.try_get("outcome")?,
                     detail: row.try_get("detail")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A plugin a server's admins uploaded; only that server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuildPlugin {
+    /// The server.
+    pub guild_id: u64,
+    /// The manifest's id.
+    pub plugin_id: String,
+    /// The manifest's version.
+    pub version: String,
+    /// sha256 of the file, hex.
+    pub sha256: String,
+    /// The manifest as embedded (TOML).
+    pub manifest: String,
+    /// The component.
+    pub wasm: Vec<u8>,
+    /// The admin who uploaded it.
+    pub uploaded_by: u64,
+    /// Unix ms.
+    pub uploaded_at: i64,
+}
+
+impl Store {
+    /// Stores an uploaded plugin and its consent record in one transaction; `false` if this
+    /// server already had this exact file.
+    pub async fn add_guild_plugin(
+        &self,
+        plugin: &GuildPlugin,
+        consent: &ConsentRecord,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO guild_plugins (guild_id, sha256, plugin_id, version, \
+            manifest, wasm, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            ON CONFLICT (guild_id, sha256) DO NOTHING";
+        let now = now_ms();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(SQL)
+                .bind(sf(plugin.guild_id))
+                .bind(&plugin.sha256)
+                .bind(&plugin.plugin_id)
+                .bind(&plugin.version)
+                .bind(&plugin.manifest)
+                .bind(&plugin.wasm)
+                .bind(sf(plugin.uploaded_by))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_consent!(&mut *tx, consent, now);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Every plugin uploaded to any server, oldest first (loaded at start).
+    pub async fn guild_plugins(&self) -> Result<Vec<GuildPlugin>, StoreError> {
+        const SQL: &str = "SELECT guild_id, sha256, plugin_id, version, manifest, wasm, \
+            uploaded_by, uploaded_at FROM guild_plugins ORDER BY guild_id, uploaded_at";
+        on_db!(self, pool => {
+            let rows = sqlx::query(SQL).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(GuildPlugin {
+                    guild_id: unsf(row.try_get("guild_id")?),
+                    sha256: row.try_get("sha256")?,
+                    plugin_id: row.try_get("plugin_id")?,
+                    version: row.try_get("version")?,
+                    manifest: row.try_get("manifest")?,
+                    wasm: row.try_get("wasm")?,
+                    uploaded_by: unsf(row.try_get("uploaded_by")?),
+                    uploaded_at: row.try_get("uploaded_at")?,
                 });
             }
             Ok(out)

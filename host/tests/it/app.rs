@@ -94,6 +94,7 @@ impl TestApp {
             discord: DiscordSettings {
                 token: Some(SecretString::from(self.emu.bot_token())),
                 api_base: self.emu.base_url(),
+                cdn_base: self.emu.base_url(),
             },
             database: DatabaseSettings {
                 url: Some(self.db.url.clone()),

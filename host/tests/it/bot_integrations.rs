@@ -75,16 +75,18 @@ async fn enable_and_use(backend: Backend) {
     app.install_plugin("example").await;
     app.restart_bot().await;
 
-    // The registered command offers the installed plugin as a choice.
+    // The registered command takes the id as text (servers' own uploads differ per server)
+    // and has the upload subcommand with an attachment option.
     let commands = app.emu.global_commands();
     let registered = commands
         .iter()
         .find(|c| c["name"] == "integrations")
         .expect("/integrations is registered");
-    assert!(
-        registered.to_string().contains("\"value\":\"example\""),
-        "{registered}"
-    );
+    let upload = registered["options"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "upload"))
+        .expect("/integrations upload");
+    assert_eq!(upload["options"][0]["type"], 11, "{upload}");
 
     let list = integrations(&app, "list", None).await;
     let t = text(&list);
@@ -93,7 +95,7 @@ async fn enable_and_use(backend: Backend) {
         "{t}"
     );
     assert!(
-        t.contains("https://example.com/privacy") && t.contains("Sends nothing anywhere"),
+        t.contains("https://example.com/privacy") && t.contains("Contacts nothing"),
         "{t}"
     );
 
@@ -106,6 +108,7 @@ async fn enable_and_use(backend: Backend) {
         "<https://example.com/privacy>",
         "16 MiB of memory and 500 ms of CPU",
         "`greeting` (optional)",
+        "Sends nothing anywhere",
     ] {
         assert!(t.contains(needle), "{needle:?} missing from {t}");
     }

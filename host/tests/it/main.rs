@@ -6,17 +6,21 @@
 //! - `compile_cache`: compiled plugins cached on disk, through the runtime.
 //! - `embedded`: the first-party plugins shipped inside the binary.
 //! - `plugins`: the Wasm sandbox with real components built from `plugins/` (`plugin_files`).
+//! - `mock`: a scriptable loopback HTTP server standing in for Bloxlink, RoVer, Roblox, webhooks.
 //! - `bot_*`: every command, refusal and failure path through the emulator, on both backends.
 
 mod app;
 mod bot_failures;
+mod bot_first_party;
 mod bot_integrations;
 mod bot_setup;
 mod bot_tickets;
+mod bot_uploads;
 mod cli;
 mod compile_cache;
 mod db;
 mod embedded;
+mod mock;
 mod plugin_files;
 mod plugins;
 mod store;

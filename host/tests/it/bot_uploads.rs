@@ -1,0 +1,340 @@
+//! Through the emulator: `/integrations upload` — a server's own plugins, downloaded from the
+//! attachment host only, validated, confirmed, and seen by that server alone.
+
+use serde_json::{json, Value};
+use tessera::store::{Backend, ConsentAction};
+
+use crate::app::{id, spawn_app, text, TestApp, WAIT};
+use crate::on_both_backends;
+use crate::plugin_files::plugin;
+
+/// `/integrations upload` with `bytes` attached as `filename`, by `who`; the answer and the
+/// attachment's id.
+async fn upload_as(
+    app: &TestApp,
+    who: &tessera_discord_emulator::MemberSpec,
+    filename: &str,
+    bytes: Vec<u8>,
+) -> (Value, u64) {
+    let attachment = app.emu.add_attachment(app.lobby, filename, bytes);
+    (upload_attachment(app, who, attachment).await, attachment)
+}
+
+async fn upload_attachment(
+    app: &TestApp,
+    who: &tessera_discord_emulator::MemberSpec,
+    attachment: u64,
+) -> Value {
+    app.command(
+        who,
+        app.lobby,
+        "integrations",
+        json!([{"name": "upload", "type": 1, "options": [
+            {"name": "file", "type": 11, "value": attachment.to_string()}
+        ]}]),
+    )
+    .await
+}
+
+/// Clicks a button of an upload prompt as `who`.
+async fn press(
+    app: &TestApp,
+    who: &tessera_discord_emulator::MemberSpec,
+    prompt: &Value,
+    prefix: &str,
+) -> Value {
+    let custom_id = prompt["components"]
+        .to_string()
+        .split('"')
+        .find(|s| s.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} button in {prompt}"))
+        .to_owned();
+    app.click(who, app.lobby, id(&prompt["id"]), &custom_id)
+        .await
+}
+
+/// The same component with another version in its embedded manifest (same length, so the
+/// custom section stays valid): a new release of the plugin.
+fn with_version(mut bytes: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let needle = format!("version = \"{from}\"");
+    let mut found = 0;
+    while let Some(at) = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+    {
+        bytes[at..at + needle.len()].copy_from_slice(format!("version = \"{to}\"").as_bytes());
+        found += 1;
+    }
+    assert!(found > 0, "the manifest's version line");
+    bytes
+}
+
+on_both_backends!(
+    an_uploaded_plugin_is_confirmed_then_runs_in_its_server_only,
+    upload_and_use
+);
+async fn upload_and_use(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(5).await;
+    let admin = app.admin();
+
+    let (prompt, attachment) =
+        upload_as(&app, &admin, "test_state.wasm", plugin("test_state")).await;
+    let t = text(&prompt);
+    for needle in [
+        "**Add",
+        "(`test-state` 0.1.0) to this server?**",
+        "the ticket opener's user ID",
+        "nothing: it has no network access",
+        "Only this server will see it",
+    ] {
+        assert!(t.contains(needle), "{needle:?} missing from {t}");
+    }
+    assert_eq!(app.emu.attachment_downloads(attachment), 1);
+    // Shown, not stored: nothing exists until the admin confirms.
+    assert!(app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // Another admin cannot confirm someone else's upload.
+    let other = tessera_discord_emulator::MemberSpec::new(500_000_000_000_000_009, "other-admin")
+        .with_permissions(1 << 5);
+    let refused = press(&app, &other, &prompt, "tessera:int:upload:").await;
+    assert!(
+        text(&refused).contains("Only the admin who uploaded"),
+        "{refused}"
+    );
+
+    let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&added).contains("is added to this server"), "{added}");
+    let consents = app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read");
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0].action, ConsentAction::Uploaded);
+    assert_eq!(consents[0].plugin_id, "test-state");
+    assert_eq!(consents[0].actor_id, Some(admin.user_id));
+
+    // Listed as this server's own, enabled like any other, and run at ticket open.
+    let list = app
+        .command(
+            &admin,
+            app.lobby,
+            "integrations",
+            json!([{"name": "list", "type": 1, "options": []}]),
+        )
+        .await;
+    assert!(
+        text(&list).contains("uploaded by this server's admins"),
+        "{list}"
+    );
+    let enabled = app.enable_plugin("test-state", &[]).await;
+    assert!(text(&enabled).contains("is enabled"), "{enabled}");
+    app.command(
+        &admin,
+        app.lobby,
+        "welcome",
+        json!([{"name": "set", "type": 1, "options": [{"name": "message", "type": 3, "value": "count=%test-state.count%"}]}]),
+    )
+    .await;
+    let channel = app.open_via_panel(&app.member(1)).await;
+    assert!(
+        app.welcome(channel)["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("count=1"),
+        "{}",
+        app.welcome(channel)
+    );
+
+    // A second server never sees it.
+    let emu = &app.emu;
+    let guild2 = emu.add_guild(tessera_discord_emulator::GuildSpec::new(
+        "Second",
+        100_000_000_000_000_002,
+    ));
+    let lobby2 = emu.add_channel(guild2, "support", 0, None);
+    let elsewhere = emu
+        .send_command(
+            guild2,
+            lobby2,
+            &admin,
+            "integrations",
+            json!([{"name": "enable", "type": 1, "options": [{"name": "name", "type": 3, "value": "test-state"}]}]),
+        )
+        .await;
+    let elsewhere = emu.wait_for_reply(&elsewhere, WAIT).await.expect("answer");
+    assert!(
+        text(&elsewhere).contains("No integration called `test-state`"),
+        "{elsewhere}"
+    );
+
+    // It survives a restart (kept in the database), and a new version is a new upload that
+    // replaces it; the privacy record keeps both.
+    app.restart_bot().await;
+    let v2 = with_version(plugin("test_state"), "0.1.0", "0.2.0");
+    let (prompt, _) = upload_as(&app, &admin, "test_state.wasm", v2).await;
+    assert!(text(&prompt).contains("replaces version 0.1.0"), "{prompt}");
+    let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&added).contains("this version runs"), "{added}");
+    let consents = app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read");
+    let uploaded: Vec<&str> = consents
+        .iter()
+        .filter(|c| c.action == ConsentAction::Uploaded)
+        .map(|c| c.version.as_str())
+        .collect();
+    assert_eq!(uploaded, ["0.1.0", "0.2.0"]);
+    assert_eq!(
+        consents.last().map(|c| (c.action, c.version.as_str())),
+        Some((ConsentAction::Enabled, "0.2.0"))
+    );
+    let channel = app.open_via_panel(&app.member(2)).await;
+    let delivered = app
+        .store
+        .deliveries_for_user(app.member(2).user_id)
+        .await
+        .expect("read");
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0].version, "0.2.0");
+    assert!(app.welcome(channel)["content"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("count=1"));
+
+    // Leaving the server deletes its uploads with the rest of its data.
+    app.emu.remove_guild(app.guild);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let gone = app
+            .store
+            .integration_consents(app.guild)
+            .await
+            .expect("read")
+            .is_empty();
+        if gone {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server's data stays"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.finish().await;
+}
+
+on_both_backends!(
+    uploads_that_are_not_usable_plugins_are_refused_with_a_reason,
+    refusals
+);
+async fn refusals(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.plugins.upload_max_bytes = 2 * 1024 * 1024;
+    app.restart_bot().await;
+    app.set_up(1).await;
+    let admin = app.admin();
+
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "garbage.wasm",
+            b"this is not webassembly at all".to_vec(),
+            "not a usable Tessera integration",
+        ),
+        (
+            "test_wrong_world.wasm",
+            plugin("test_wrong_world"),
+            "not a usable Tessera integration",
+        ),
+        (
+            "test_foreign_import.wasm",
+            plugin("test_foreign_import"),
+            "evil:backdoor",
+        ),
+        (
+            "example.wasm",
+            plugin("example"),
+            "already offers to every server",
+        ),
+        (
+            "notes.txt",
+            b"hello".to_vec(),
+            "Upload the plugin's `.wasm` file",
+        ),
+    ];
+    for (filename, bytes, expect) in cases {
+        let (answer, _) = upload_as(&app, &admin, filename, bytes).await;
+        let t = text(&answer);
+        assert!(
+            t.contains(expect),
+            "{filename}: {expect:?} missing from {t}"
+        );
+        assert!(
+            answer["components"].as_array().is_none_or(Vec::is_empty),
+            "{filename}: no buttons on a refusal: {answer}"
+        );
+    }
+
+    // Too large by what Discord says: refused before anything is downloaded.
+    let big = app.emu.add_attachment(app.lobby, "big.wasm", vec![0; 16]);
+    app.emu.set_attachment_size(big, 3 * 1024 * 1024);
+    let answer = upload_attachment(&app, &admin, big).await;
+    assert!(text(&answer).contains("at most 2097152 bytes"), "{answer}");
+    assert_eq!(app.emu.attachment_downloads(big), 0);
+    // Too large in fact, whatever it claimed: the download stops at the cap.
+    let liar = app
+        .emu
+        .add_attachment(app.lobby, "liar.wasm", vec![0; 3 * 1024 * 1024]);
+    app.emu.set_attachment_size(liar, 1000);
+    let answer = upload_attachment(&app, &admin, liar).await;
+    assert!(text(&answer).contains("at most 2097152 bytes"), "{answer}");
+
+    // An attachment pointing anywhere but the attachment host is never fetched.
+    let (port, seen) = crate::plugins::serve(b"HTTP/1.1 200 OK\r\n\r\n", Default::default()).await;
+    let foreign = app.emu.add_attachment_at(
+        "evil.wasm",
+        &format!("http://127.0.0.1:{port}/attachments/1/2/evil.wasm"),
+        100,
+    );
+    let answer = upload_attachment(&app, &admin, foreign).await;
+    assert!(
+        text(&answer).contains("does not come from Discord's attachment host"),
+        "{answer}"
+    );
+    assert!(seen.lock().expect("lock").is_empty());
+
+    // Members without Manage Server cannot upload.
+    let (answer, attachment) =
+        upload_as(&app, &app.member(1), "test_noop.wasm", plugin("test_noop")).await;
+    assert!(text(&answer).contains("Manage Server"), "{answer}");
+    assert_eq!(app.emu.attachment_downloads(attachment), 0);
+
+    // Nothing above was stored.
+    assert!(app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // The operator can turn uploads off.
+    app.plugins.uploads = false;
+    app.restart_bot().await;
+    let (answer, attachment) = upload_as(&app, &admin, "test_noop.wasm", plugin("test_noop")).await;
+    assert!(text(&answer).contains("turned off uploading"), "{answer}");
+    assert_eq!(app.emu.attachment_downloads(attachment), 0);
+    app.finish().await;
+}
