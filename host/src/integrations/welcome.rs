@@ -137,7 +137,8 @@ pub fn neutralise(value: &str) -> String {
                 // `_` formats only at a word's edge (`_a_`, `__a__`); snake_case is left alone.
                 '_' => {
                     let alnum = |k: Option<&char>| k.is_some_and(|c| c.is_alphanumeric());
-                    !url && !(j > 0 && alnum(chars.get(j - 1)) && alnum(chars.get(j + 1)))
+                    let inside_word = j > 0 && alnum(chars.get(j - 1)) && alnum(chars.get(j + 1));
+                    !url && !inside_word
                 }
                 _ => false,
             };

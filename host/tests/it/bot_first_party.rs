@@ -76,7 +76,9 @@ async fn lookup_failures(
     first_member: u64,
     service: &str,
 ) {
-    let cases: [(u16, &str, &[(&str, &str)], Duration, &str); 5] = [
+    /// Status, body, response headers, delay, and the outcome the bot must record.
+    type Case<'a> = (u16, &'a str, &'a [(&'a str, &'a str)], Duration, &'a str);
+    let cases: [Case; 5] = [
         (
             401,
             r#"{"error":"Unauthorized"}"#,
