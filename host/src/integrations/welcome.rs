@@ -345,10 +345,11 @@ mod tests {
             number: 1,
             subject: Some("Refund *now*"),
         };
-        assert!(render(None, &ctx, &[]).ends_with("\n**Subject:** Refund *now*"));
+        // The member's text is shown as typed: no formatting of its own.
+        assert!(render(None, &ctx, &[]).ends_with("\n**Subject:** Refund \\*now\\*"));
         assert_eq!(
             render(Some("About: %subject%"), &ctx, &[]),
-            "About: Refund *now*"
+            "About: Refund \\*now\\*"
         );
         assert_eq!(
             tokens("a %ticket% %x.y% %nope%"),
