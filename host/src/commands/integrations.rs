@@ -186,12 +186,18 @@ fn receives(available: &Available) -> &'static str {
 async fn list(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
     let rows = bot.store.guild_integrations(guild_id).await?;
     let mut available = bot.integrations.available_in(guild_id);
-    // Those in use here first, then this server's own uploads, then the rest.
+    // Those in use here first, then those Tessera turned off (they need attention), then other
+    // configured ones, this server's own uploads, and the rest.
     available.sort_by_key(|a| {
-        let enabled = rows
-            .iter()
-            .any(|r| r.plugin_id == a.manifest().id && r.enabled);
-        (!enabled, a.source != crate::integrations::Source::Uploaded)
+        let row = rows.iter().find(|r| r.plugin_id == a.manifest().id);
+        let rank = match row {
+            Some(r) if r.enabled => 0,
+            Some(r) if r.disabled_reason.is_some() => 1,
+            Some(_) => 2,
+            None if a.source == crate::integrations::Source::Uploaded => 3,
+            None => 4,
+        };
+        (rank, a.manifest().id.clone())
     });
     let mut entries = Vec::new();
     for a in available {
@@ -216,7 +222,24 @@ async fn list(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
                 }
             }
         }
-        let description: String = m.description.chars().take(160).collect();
+        let enabled = row.is_some_and(|r| r.enabled);
+        let description: String = m
+            .description
+            .chars()
+            .take(if enabled { 160 } else { 100 })
+            .collect();
+        if !enabled {
+            // Short: `/integrations enable` shows everything before anything is shared.
+            entries.push(format!(
+                "**{}** (`{}` {}) — {}{origin}\n-# {}",
+                neutral(&m.name),
+                m.id,
+                m.version,
+                status(row),
+                neutral(&description),
+            ));
+            continue;
+        }
         entries.push(format!(
             "**{}** (`{}` {}) — {}{origin}{last}\n{}\n-# Receives {}. Contacts {}. Privacy policy: <{}>",
             neutral(&m.name),

@@ -94,10 +94,7 @@ async fn enable_and_use(backend: Backend) {
         t.contains("**Example** (`example` 0.1.0) — not enabled"),
         "{t}"
     );
-    assert!(
-        t.contains("https://example.com/privacy") && t.contains("Contacts nothing"),
-        "{t}"
-    );
+    assert!(t.contains("greets the ticket opener"), "{t}");
 
     // The prompt says exactly what is shared, with whom, under which policy and limits.
     let prompt = integrations(&app, "enable", Some("example")).await;
@@ -146,6 +143,15 @@ async fn enable_and_use(backend: Backend) {
         )
         .await;
     assert!(text(&done).contains("**Example** is enabled"), "{done}");
+    // Once enabled, the list says what it receives, where it goes and under which policy.
+    let list = integrations(&app, "list", None).await;
+    let t = text(&list);
+    assert!(
+        t.starts_with("**Example** (`example` 0.1.0) — ✅ enabled")
+            && t.contains("Receives the ticket opener's user ID. Contacts nothing")
+            && t.contains("<https://example.com/privacy>"),
+        "{t}"
+    );
 
     let rows = app.store.guild_integrations(app.guild).await.expect("read");
     assert_eq!(rows.len(), 1);
