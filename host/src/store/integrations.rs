@@ -133,6 +133,23 @@ macro_rules! insert_consent {
     }};
 }
 
+macro_rules! delivery_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        Delivery {
+            guild_id: unsf(row.try_get("guild_id")?),
+            ticket_id: row.try_get("ticket_id")?,
+            plugin_id: row.try_get("plugin_id")?,
+            version: row.try_get("version")?,
+            sha256: row.try_get("sha256")?,
+            user_id: unsf(row.try_get("user_id")?),
+            at: row.try_get("at")?,
+            outcome: row.try_get("outcome")?,
+            detail: row.try_get("detail")?,
+        }
+    }};
+}
+
 macro_rules! integration_from_row {
     ($row:expr) => {{
         let row = $row;
@@ -436,17 +453,7 @@ impl Store {
             let row = sqlx::query(SQL).bind(sf(guild_id)).bind(plugin_id).fetch_optional(pool).await?;
             match row {
                 None => Ok(None),
-                Some(row) => Ok(Some(Delivery {
-                    guild_id: unsf(row.try_get("guild_id")?),
-                    ticket_id: row.try_get("ticket_id")?,
-                    plugin_id: row.try_get("plugin_id")?,
-                    version: row.try_get("version")?,
-                    sha256: row.try_get("sha256")?,
-                    user_id: unsf(row.try_get("user_id")?),
-                    at: row.try_get("at")?,
-                    outcome: row.try_get("outcome")?,
-                    detail: row.try_get("detail")?,
-                })),
+                Some(row) => Ok(Some(delivery_from_row!(&row))),
             }
         })
     }
@@ -459,17 +466,7 @@ impl Store {
             let rows = sqlx::query(SQL).bind(sf(user_id)).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(Delivery {
-                    guild_id: unsf(row.try_get("guild_id")?),
-                    ticket_id: row.try_get("ticket_id")?,
-                    plugin_id: row.try_get("plugin_id")?,
-                    version: row.try_get("version")?,
-                    sha256: row.try_get("sha256")?,
-                    user_id: unsf(row.try_get("user_id")?),
-                    at: row.try_get("at")?,
-                    outcome: row.try_get("outcome")?,
-                    detail: row.try_get("detail")?,
-                });
+                out.push(delivery_from_row!(row));
             }
             Ok(out)
         })
