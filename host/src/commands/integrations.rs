@@ -866,7 +866,8 @@ pub async fn confirm_upload(
         ));
     };
     if pending.uploaded_by != inv.user.id.get() {
-        uploads.put_back(g, pending);
+        // Someone else's: it stays waiting for its uploader.
+        uploads.hold(g, pending);
         return Ok(Reply::text(
             "Only the admin who uploaded this file can add or discard it.",
         ));

@@ -158,9 +158,4 @@ impl Uploads {
     pub fn take(&self, guild_id: u64, sha256: &str) -> Option<Pending> {
         self.pending.remove(&(guild_id, sha256.to_owned()))
     }
-
-    /// Puts back an upload someone other than its uploader tried to confirm.
-    pub fn put_back(&self, guild_id: u64, pending: Pending) {
-        self.hold(guild_id, pending);
-    }
 }
