@@ -89,6 +89,8 @@ async fn upload_and_use(backend: Backend) {
         "(`test-state` 0.1.0) to this server?**",
         "the ticket opener's user ID",
         "nothing: it has no network access",
+        "sends it nowhere",
+        "<https://example.com/privacy>",
         "Only this server will see it",
     ] {
         assert!(t.contains(needle), "{needle:?} missing from {t}");
