@@ -445,6 +445,58 @@ mod tests {
     }
 
     #[test]
+    fn test_origins_need_the_test_switch_and_a_loopback_origin() {
+        Jail::expect_with(|jail| {
+            assert!(Settings::load(None)
+                .expect("defaults are valid")
+                .plugins
+                .test_origins
+                .is_empty());
+            let with = |switch: bool, origin: &str| {
+                format!(
+                    "[plugins]\nallow_loopback_for_tests = {switch}\n\
+                     [plugins.test_origins]\n\"api.blox.link\" = \"{origin}\"\n"
+                )
+            };
+            // Without the switch, even a loopback origin is refused.
+            jail.create_file("tessera.toml", &with(false, "http://127.0.0.1:4000"))?;
+            let err = Settings::load(None).expect_err("must fail");
+            assert!(
+                err.setting.contains("plugins.test_origins")
+                    && err.problem.contains("allow_loopback_for_tests"),
+                "{err}"
+            );
+            // With it, only http://127.x.x.x:PORT, nothing else.
+            for origin in [
+                "http://10.0.0.1:4000",
+                "https://127.0.0.1:4000",
+                "http://localhost:4000",
+                "http://127.0.0.1:4000/path",
+                "127.0.0.1:4000",
+            ] {
+                jail.create_file("tessera.toml", &with(true, origin))?;
+                let err = Settings::load(None).expect_err(origin);
+                assert!(
+                    err.setting.contains("plugins.test_origins.api.blox.link")
+                        && err.problem.contains("loopback only"),
+                    "{origin}: {err}"
+                );
+            }
+            jail.create_file("tessera.toml", &with(true, "http://127.0.0.1:4000"))?;
+            let settings = Settings::load(None).expect("valid");
+            assert_eq!(
+                settings
+                    .plugins
+                    .test_origins
+                    .get("api.blox.link")
+                    .map(String::as_str),
+                Some("http://127.0.0.1:4000")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_missing_config_file_is_named() {
         Jail::expect_with(|_jail| {
             let err = Settings::load(Some(Path::new("nope.toml"))).expect_err("must fail");
