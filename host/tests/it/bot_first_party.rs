@@ -67,14 +67,28 @@ async fn list(app: &TestApp) -> Value {
     .await
 }
 
-/// The error cases every Roblox lookup shares: each a distinct outcome admins can act on, and
-/// the ticket always opens with the placeholders marked unavailable.
+/// What a service's failures must say: a word from each distinct message, and how it treats an
+/// answer of the right syntax but the wrong shape.
+struct Wording<'a> {
+    service: &'a str,
+    /// In the message for 401: what the admins should check.
+    denied: &'a str,
+    /// In the message for 503.
+    down: &'a str,
+    /// In the message for a body that is not JSON.
+    malformed: &'a str,
+    /// A 200 body of the wrong shape, and the outcome it must give.
+    wrong_shape: (&'a str, &'a str),
+}
+
+/// The error cases every lookup shares: each a distinct outcome admins can act on, and the
+/// ticket always opens with the placeholders marked unavailable.
 async fn lookup_failures(
     app: &TestApp,
     mock: &Mock,
     lookup: &str,
     first_member: u64,
-    service: &str,
+    wording: &Wording<'_>,
 ) {
     /// Status, body, response headers, delay, and the outcome the bot must record.
     type Case<'a> = (u16, &'a str, &'a [(&'a str, &'a str)], Duration, &'a str);
@@ -110,12 +124,19 @@ async fn lookup_failures(
             "timeout",
         ),
     ];
+    let service = wording.service;
     let mut details = Vec::new();
     for (n, (status, body, headers, delay, outcome)) in cases.into_iter().enumerate() {
         mock.on_with(lookup, status, body, headers, delay);
         let (welcome, delivery) = open(app, first_member + n as u64).await;
-        assert!(welcome.contains("*unavailable*"), "{status}: {welcome}");
-        assert_eq!(delivery.outcome, outcome, "{status} {body}: {delivery:?}");
+        assert!(
+            welcome.contains("*unavailable*"),
+            "{service} {status}: {welcome}"
+        );
+        assert_eq!(
+            delivery.outcome, outcome,
+            "{service} {status} {body}: {delivery:?}"
+        );
         details.push(delivery.detail.unwrap_or_default());
         // Admins see the last failure in the list, in words.
         if outcome != "timeout" {
@@ -124,24 +145,41 @@ async fn lookup_failures(
         }
     }
     let (key, rate, down, malformed) = (&details[0], &details[1], &details[2], &details[3]);
-    assert!(key.contains("key"), "{service} bad key: {key}");
+    assert!(
+        key.contains(wording.denied),
+        "{service} 401 says what to check: {key}"
+    );
     assert!(rate.contains("30"), "{service} 429 names the wait: {rate}");
     assert!(
-        down.contains("503"),
+        down.contains("503") && down.contains(wording.down),
         "{service} 5xx names the status: {down}"
     );
     assert!(
-        malformed.contains("unexpected"),
+        malformed.contains(wording.malformed),
         "{service} malformed: {malformed}"
     );
-    // An answer of the right syntax but the wrong shape is the service's fault too.
-    mock.on(
-        lookup,
-        200,
-        r#"{"robloxID":{"nested":true},"robloxId":[1]}"#,
+    let (body, outcome) = wording.wrong_shape;
+    mock.on(lookup, 200, body);
+    let (welcome, delivery) = open(app, first_member + 10).await;
+    assert!(
+        welcome.contains("*unavailable*"),
+        "{service} wrong shape: {welcome}"
     );
-    let (_, delivery) = open(app, first_member + 10).await;
-    assert_eq!(delivery.outcome, "upstream", "{delivery:?}");
+    assert_eq!(
+        delivery.outcome, outcome,
+        "{service} wrong shape: {delivery:?}"
+    );
+}
+
+/// Bloxlink and RoVer: a wrong-shaped answer is the service's fault.
+fn roblox_wording(service: &str) -> Wording<'_> {
+    Wording {
+        service,
+        denied: "key",
+        down: "503",
+        malformed: "unexpected",
+        wrong_shape: (r#"{"robloxID":{"nested":true},"robloxId":[1]}"#, "upstream"),
+    }
 }
 
 on_both_backends!(
@@ -281,7 +319,7 @@ async fn bloxlink(backend: Backend) {
     assert_eq!(row.consecutive_failures, 0, "not linked is not a failure");
     assert!(!text(&list(&app).await).contains("Last ticket:"));
 
-    lookup_failures(&app, &mock, &scoped, 20, "Bloxlink").await;
+    lookup_failures(&app, &mock, &scoped, 20, &roblox_wording("Bloxlink")).await;
     app.finish().await;
 }
 
@@ -368,7 +406,7 @@ async fn rover(backend: Backend) {
         "{delivery:?}"
     );
 
-    lookup_failures(&app, &mock, &lookup, 20, "RoVer").await;
+    lookup_failures(&app, &mock, &lookup, 20, &roblox_wording("RoVer")).await;
     app.finish().await;
 }
 
@@ -592,5 +630,84 @@ async fn webhook(backend: Backend) {
     assert_eq!(get.method, "GET");
     assert_eq!(get.path, format!("/lookup/{}?full=1", member.user_id));
     assert!(get.body.is_empty());
+    app.finish().await;
+}
+
+on_both_backends!(
+    the_webhook_reports_each_failure_distinctly,
+    webhook_failures
+);
+async fn webhook_failures(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    let mock = Mock::start().await;
+    behind(&mut app, &mock, &["hooks.example.test"]).await;
+    app.set_up(1).await;
+    let done = app
+        .enable_plugin(
+            "webhook",
+            &[
+                ("c:url", "https://hooks.example.test/hook"),
+                ("c:method", "POST"),
+                ("c:placeholders", "name = data.user.name"),
+            ],
+        )
+        .await;
+    assert!(text(&done).contains("is enabled"), "{done}");
+    set_welcome(&app, "name: %webhook.name%").await;
+
+    // It works first, so each case below is the answer's doing.
+    mock.on("/hook", 200, r#"{"data":{"user":{"name":"Ada"}}}"#);
+    let (welcome, delivery) = open(&app, 1).await;
+    assert!(welcome.starts_with("name: Ada"), "{welcome}");
+    assert_eq!(delivery.outcome, "ok", "{delivery:?}");
+
+    // A 404 is "nothing for this member", not a failure the admins are alerted about.
+    mock.on("/hook", 404, r#"{"error":"no such user"}"#);
+    let (welcome, delivery) = open(&app, 2).await;
+    assert!(welcome.contains("*unavailable*"), "{welcome}");
+    assert_eq!(delivery.outcome, "not-found", "{delivery:?}");
+    let row = app
+        .store
+        .guild_integration(app.guild, "webhook")
+        .await
+        .expect("read")
+        .expect("enabled");
+    assert_eq!(row.consecutive_failures, 0, "a 404 is not a failure");
+
+    // A redirect is not followed, and the admins are told to use the final address.
+    mock.on_with(
+        "/hook",
+        302,
+        "",
+        &[("location", "https://elsewhere.example.test/")],
+        Duration::ZERO,
+    );
+    let (_, delivery) = open(&app, 3).await;
+    assert_eq!(delivery.outcome, "upstream", "{delivery:?}");
+    assert!(
+        delivery
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("redirect"),
+        "{delivery:?}"
+    );
+    assert!(
+        !mock.seen().iter().any(|s| s.path != "/hook"),
+        "nothing but the configured path was called"
+    );
+
+    // 401, 429, 5xx, not JSON, too slow; and JSON in which the paths find nothing is the
+    // placeholder missing, not an error.
+    let wording = Wording {
+        service: "webhook",
+        denied: "check `headers`",
+        down: "having trouble",
+        malformed: "not JSON",
+        wrong_shape: (r#"{"data":{"user":["Ada"]}}"#, "ok"),
+    };
+    lookup_failures(&app, &mock, "/hook", 20, &wording).await;
     app.finish().await;
 }
