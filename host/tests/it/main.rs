@@ -5,6 +5,7 @@
 //! - `store`: the store suite, on both backends.
 //! - `compile_cache`: compiled plugins cached on disk, through the runtime.
 //! - `embedded`: the first-party plugins shipped inside the binary.
+//! - `guest_unit_tests`: the SDK's and the first-party plugins' own unit tests, run natively.
 //! - `plugins`: the Wasm sandbox with real components built from `plugins/` (`plugin_files`).
 //! - `mock`: a scriptable loopback HTTP server standing in for Bloxlink, RoVer, Roblox, webhooks.
 //! - `bot_*`: every command, refusal and failure path through the emulator, on both backends.
@@ -20,6 +21,7 @@ mod cli;
 mod compile_cache;
 mod db;
 mod embedded;
+mod guest_unit_tests;
 mod mock;
 mod plugin_files;
 mod plugins;
