@@ -2,17 +2,14 @@
 //! mapping — which live outside this workspace (they build for wasm32-wasip2), run natively here
 //! so that `cargo test --workspace` covers them too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Runs `cargo test --locked --manifest-path <manifest> <args>` natively, in a target directory of
 /// its own (so it never waits on the lock of the cargo running these tests), and fails with
 /// cargo's output if any test fails.
 fn cargo_test(manifest: &str, args: &[&str]) {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
-        .join("guest-tests");
+    let target = crate::plugin_files::target_root().join("guest-tests");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join(manifest);
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["test", "--locked", "--manifest-path"])

@@ -4,11 +4,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn wasm_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// The target directory of the cargo running these tests; nested builds go in folders of it.
+pub fn target_root() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-    target.join("wasm-plugins")
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+}
+
+fn wasm_dir() -> PathBuf {
+    target_root().join("wasm-plugins")
 }
 
 /// Builds every plugin (once per process) and returns the folder of `.wasm` files.
