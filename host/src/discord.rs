@@ -1,19 +1,32 @@
-//! The thin serenity adapter: builds the client and turns gateway events into calls on domain code.
-
-use std::sync::Arc;
+//! The Discord adapter: the only code that knows serenity. It turns gateway events and
+//! interactions into calls on the domain services, and their outcomes into words.
+//!
+//! - [`handler`] — gateway events (READY, interactions, leaving a server).
+//! - [`router`] — acknowledges each interaction, dispatches it, answers it.
+//! - [`action`] — every button and form `custom_id`, parsed once.
+//! - [`invocation`] — the parts of an interaction handlers need; the [`crate::tickets::Caller`].
+//! - [`commands`] — one file per command: checks, the service call, the outcome in words.
+//! - [`rest`] — the ticket service's Discord port over REST.
+//! - [`text`] — Discord's text rules (length, mentions, escaping).
+//! - [`reply`] — what the caller sees; [`failure`] — what a Discord refusal means for them.
 
 use secrecy::ExposeSecret;
-use serenity::all::{
-    Context, EventHandler, GatewayIntents, Guild, Interaction, Ready, UnavailableGuild,
-};
-use serenity::async_trait;
-use serenity::http::{Http, HttpBuilder};
-use serenity::model::application::Command;
+pub mod action;
+pub mod commands;
+pub mod failure;
+pub mod handler;
+pub mod invocation;
+pub mod reply;
+pub mod rest;
+pub mod router;
+pub mod text;
 
-use crate::bot::Bot;
-use crate::commands;
+use serenity::all::GatewayIntents;
+use serenity::http::{Http, HttpBuilder};
+
 use crate::config::Settings;
-use crate::router;
+
+pub use handler::Handler;
 
 /// Builds the REST client. A custom `discord.api_base` (a REST proxy, or the test emulator) is used
 /// as a proxy; serenity ignores the proxy unless its own rate limiter is off, so it is turned off
@@ -33,68 +46,4 @@ pub fn http_client(settings: &Settings, token: &secrecy::SecretString) -> Http {
 /// Gateway intents: guild create/delete only. Interactions need no intent; no privileged intents.
 pub fn intents() -> GatewayIntents {
     GatewayIntents::GUILDS
-}
-
-/// Receives gateway events.
-pub struct Handler {
-    bot: Arc<Bot>,
-}
-
-impl Handler {
-    /// A handler sharing `bot`.
-    pub fn new(bot: Arc<Bot>) -> Handler {
-        Handler { bot }
-    }
-}
-
-#[async_trait]
-impl EventHandler for Handler {
-    async fn ready(&self, ctx: Context, ready: Ready) {
-        let _ = self.bot.user_id.set(ready.user.id);
-        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
-        // Bulk overwrite: the registered set is exactly ours, stale commands disappear. Once per
-        // process, not on every shard's READY or every reconnect.
-        if self
-            .bot
-            .commands_registered
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
-            return;
-        }
-        if let Err(err) = Command::set_global_commands(&ctx.http, commands::all(&self.bot)).await {
-            tracing::error!(error = %err, "registering slash commands failed");
-            self.bot
-                .commands_registered
-                .store(false, std::sync::atomic::Ordering::Release);
-        }
-    }
-
-    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        // Held until the handler finishes, so shutdown waits for in-flight interactions.
-        let _inflight = self.bot.inflight.token();
-        router::handle(&self.bot, &ctx.http, interaction).await;
-    }
-
-    async fn guild_delete(
-        &self,
-        _ctx: Context,
-        incomplete: UnavailableGuild,
-        _full: Option<Guild>,
-    ) {
-        if incomplete.unavailable {
-            // An outage, not a removal: keep the server's data.
-            return;
-        }
-        let _inflight = self.bot.inflight.token();
-        self.bot.cache.forget_guild(incomplete.id);
-        self.bot.integrations.forget_guild(incomplete.id.get());
-        match self.bot.store.delete_guild_data(incomplete.id.get()).await {
-            Ok(()) => {
-                tracing::info!(guild_id = %incomplete.id, "left a server; its data is deleted")
-            }
-            Err(err) => {
-                tracing::error!(guild_id = %incomplete.id, error = %err, "deleting a left server's data failed")
-            }
-        }
-    }
 }

@@ -7,13 +7,10 @@
 //! - [`startup`] — builds the application and runs it until a shutdown signal.
 //! - [`telemetry`] — logging.
 //! - [`store`] — the database (SQLite or PostgreSQL) behind one API.
-//! - [`discord`] — the serenity adapter (client, gateway event handler).
-//! - [`router`] — acknowledges each interaction, routes it, answers it.
-//! - [`commands`] — one file per slash command.
-//! - [`lifecycle`] — the ticket flows on Discord (open, close, claim, members).
-//! - [`invocation`] — who called, where, with which permissions.
-//! - [`reply`] — what the caller sees.
-//! - [`discord_error`] — what a Discord refusal means for the caller.
+//! - [`tickets`] — the ticket service: open, close, claim, members and their rules, behind a
+//!   Discord port; no serenity, no user-facing text.
+//! - [`discord`] — the serenity adapter: gateway handler, router, custom ids, commands (the words),
+//!   the REST implementation of the ticket service's port, Discord's text rules.
 //! - [`cache`] — bounded, short-lived caches of fetched Discord objects.
 //! - [`bot`] — the state shared by handlers.
 //! - [`plugin_cli`] — `tessera plugin inspect|run|pack` for plugin authors.
@@ -24,18 +21,13 @@
 pub mod bot;
 pub mod cache;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod discord;
-pub mod discord_error;
 pub mod integrations;
-pub mod invocation;
-pub mod lifecycle;
 pub mod plugin_cli;
 pub mod plugins;
-pub mod reply;
-pub mod router;
 pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tickets;

@@ -1,4 +1,5 @@
-//! The parts of a command, button or modal interaction every handler needs, and who the caller is.
+//! The parts of a command, button or modal interaction every handler needs, and the [`Caller`]
+//! the ticket service sees.
 
 use serenity::model::application::{CommandInteraction, ComponentInteraction, ModalInteraction};
 use serenity::model::guild::Member;
@@ -6,7 +7,7 @@ use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId};
 use serenity::model::permissions::Permissions;
 use serenity::model::user::User;
 
-use crate::store::GuildSettings;
+use crate::tickets::Caller;
 
 /// One interaction, whether a slash command or a button.
 #[derive(Debug, Clone, Copy)]
@@ -80,11 +81,17 @@ impl<'a> Invocation<'a> {
         p.contains(Permissions::MANAGE_GUILD) || p.contains(Permissions::ADMINISTRATOR)
     }
 
-    /// Whether the caller is staff: has the staff role, or manages the server.
-    pub fn is_staff(&self, settings: &GuildSettings) -> bool {
-        self.is_manager()
-            || self
+    /// The caller as the ticket service sees them; `None` outside a server.
+    pub fn caller(&self) -> Option<Caller> {
+        let guild_id = self.guild_id?;
+        Some(Caller {
+            user_id: self.user.id.get(),
+            guild_id: guild_id.get(),
+            roles: self
                 .member
-                .is_some_and(|m| m.roles.iter().any(|r| r.get() == settings.staff_role_id))
+                .map(|m| m.roles.iter().map(|r| r.get()).collect())
+                .unwrap_or_default(),
+            manages_server: self.is_manager(),
+        })
     }
 }

@@ -1,18 +1,15 @@
 //! `/setup`: the server's ticket settings.
 
 use serenity::builder::{CreateCommand, CreateCommandOption};
-use serenity::http::Http;
 use serenity::model::application::InteractionContext;
 use serenity::model::application::{CommandData, CommandOptionType};
 use serenity::model::channel::ChannelType;
-use serenity::model::id::{ChannelId, GuildId};
+use serenity::model::id::ChannelId;
 use serenity::model::permissions::Permissions;
 
-use super::{missing_option, Options, MANAGERS_ONLY};
-use crate::bot::Bot;
-use crate::discord_error::DiscordFailure;
-use crate::invocation::Invocation;
-use crate::reply::Reply;
+use super::{missing_option, Ctx, Options, Result};
+use crate::discord::failure::{classify, generic_advice};
+use crate::discord::reply::Reply;
 use crate::store::{GuildSettings, SettingsUpdate};
 
 /// The command definition.
@@ -57,17 +54,8 @@ pub fn register() -> CreateCommand {
 }
 
 /// Saves the settings and shows them.
-pub async fn run(
-    bot: &Bot,
-    http: &Http,
-    inv: &Invocation<'_>,
-    guild_id: GuildId,
-    options: &Options<'_>,
-    data: &CommandData,
-) -> anyhow::Result<Reply> {
-    if !inv.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
+pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Result<Reply> {
+    let guild_id = ctx.guild_id;
     let Some(staff_role) = options.role("staff_role") else {
         return Ok(missing_option("staff_role"));
     };
@@ -88,7 +76,7 @@ pub async fn run(
         ("log_channel", log_channel, ChannelType::Text),
     ] {
         if let Some(channel) = channel {
-            if let Some(problem) = check_channel(bot, http, guild_id, data, channel, kind).await {
+            if let Some(problem) = check_channel(ctx, data, channel, kind).await {
                 return Ok(Reply::text(format!("`{name}`: {problem}")));
             }
         }
@@ -99,28 +87,26 @@ pub async fn run(
         log_channel_id: log_channel.map(ChannelId::get),
         max_open,
     };
-    let settings = bot.store.save_settings(guild_id.get(), &update).await?;
+    let settings = ctx.bot.store.save_settings(guild_id.get(), &update).await?;
     Ok(Reply::text(describe(&settings)))
 }
 
 /// Checks a channel option has the right type, from the interaction's resolved data or Discord.
 async fn check_channel(
-    bot: &Bot,
-    http: &Http,
-    guild_id: GuildId,
+    ctx: &Ctx<'_>,
     data: &CommandData,
     channel: ChannelId,
     expected: ChannelType,
 ) -> Option<String> {
     let kind = match data.resolved.channels.get(&channel) {
         Some(partial) => partial.kind,
-        None => match bot.cache.channel(http, guild_id, channel).await {
+        None => match ctx.bot.cache.channel(ctx.http, ctx.guild_id, channel).await {
             Ok(Some(found)) => found.kind,
             Ok(None) => return Some("that channel isn't in this server.".into()),
             Err(err) => {
                 return Some(format!(
                     "I couldn't look that channel up. {}",
-                    DiscordFailure::of(&err).generic_advice()
+                    generic_advice(classify(&err))
                 ))
             }
         },

@@ -6,8 +6,8 @@ use serenity::model::id::GuildId;
 
 use super::{missing_option, Options};
 use crate::bot::Bot;
+use crate::discord::reply::Reply;
 use crate::integrations::welcome::neutralise;
-use crate::reply::Reply;
 
 /// The command definition.
 pub fn register() -> CreateCommand {

@@ -2,14 +2,12 @@
 
 use serenity::builder::{CreateCommand, CreateCommandOption};
 use serenity::model::application::{CommandOptionType, InteractionContext};
-use serenity::model::id::GuildId;
 use serenity::model::permissions::Permissions;
 
-use super::{missing_option, Options, MANAGERS_ONLY};
-use crate::bot::Bot;
+use super::{missing_option, Ctx, Options, Result};
+use crate::discord::reply::Reply;
+use crate::discord::text::code_block;
 use crate::integrations::welcome::{self, Token, DEFAULT_TEMPLATE, MAX_TEMPLATE_CHARS};
-use crate::invocation::Invocation;
-use crate::reply::Reply;
 
 const NOT_SET_UP: &str = "Tickets aren't set up in this server yet. Run `/setup` first.";
 
@@ -53,16 +51,8 @@ const TOKENS_HELP: &str =
     (shown as *unavailable* if the integration fails).";
 
 /// Runs the chosen subcommand.
-pub async fn run(
-    bot: &Bot,
-    inv: &Invocation<'_>,
-    guild_id: GuildId,
-    options: &Options<'_>,
-) -> anyhow::Result<Reply> {
-    if !inv.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
-    let g = guild_id.get();
+pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
+    let (bot, g) = (ctx.bot, ctx.guild_id.get());
     match options.subcommand() {
         Some(("set", sub)) => {
             let Some(message) = sub.string("message") else {
@@ -121,17 +111,15 @@ pub async fn run(
             };
             let current = settings.welcome_template.as_deref();
             let text = format!(
-                "{}:\n```\n{}\n```\n{TOKENS_HELP}",
+                "{}:\n{}\n{TOKENS_HELP}",
                 if current.is_some() {
                     "The welcome message"
                 } else {
                     "The welcome message (Tessera's default)"
                 },
-                current
-                    .unwrap_or(DEFAULT_TEMPLATE)
-                    .replace("```", "`\u{200b}``"),
+                code_block(current.unwrap_or(DEFAULT_TEMPLATE)),
             );
-            Ok(Reply::text(text.chars().take(2000).collect::<String>()))
+            Ok(Reply::text(text))
         }
         _ => Ok(missing_option("subcommand")),
     }

@@ -2,13 +2,11 @@
 
 use serenity::builder::{CreateCommand, CreateCommandOption};
 use serenity::model::application::{CommandOptionType, InteractionContext};
-use serenity::model::id::GuildId;
 use serenity::model::permissions::Permissions;
 
-use super::{missing_option, Options, MANAGERS_ONLY};
-use crate::bot::Bot;
-use crate::invocation::Invocation;
-use crate::reply::Reply;
+use super::{missing_option, Ctx, Options, Result};
+use crate::discord::reply::Reply;
+use crate::discord::text::join_fitting;
 
 /// The command definition.
 pub fn register() -> CreateCommand {
@@ -50,16 +48,8 @@ pub fn register() -> CreateCommand {
 }
 
 /// Runs the chosen subcommand.
-pub async fn run(
-    bot: &Bot,
-    inv: &Invocation<'_>,
-    guild_id: GuildId,
-    options: &Options<'_>,
-) -> anyhow::Result<Reply> {
-    if !inv.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
-    let g = guild_id.get();
+pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
+    let (bot, inv, g) = (ctx.bot, ctx.inv, ctx.guild_id.get());
     match options.subcommand() {
         Some(("add", sub)) => {
             let Some(user) = sub.user("user") else {
@@ -92,20 +82,12 @@ pub async fn run(
             if entries.is_empty() {
                 return Ok(Reply::text("Nobody is blacklisted."));
             }
-            let mut text = format!("**Blacklisted members ({})**\n", entries.len());
-            for e in &entries {
-                let line = match &e.reason {
-                    Some(reason) => format!("• <@{}> — {reason}\n", e.user_id),
-                    None => format!("• <@{}>\n", e.user_id),
-                };
-                // Discord caps a message at 2000 characters.
-                if text.chars().count() + line.chars().count() > 1900 {
-                    text.push_str("…and more.");
-                    break;
-                }
-                text.push_str(&line);
-            }
-            Ok(Reply::text(text))
+            let mut lines = vec![format!("**Blacklisted members ({})**", entries.len())];
+            lines.extend(entries.iter().map(|e| match &e.reason {
+                Some(reason) => format!("• <@{}> — {reason}", e.user_id),
+                None => format!("• <@{}>", e.user_id),
+            }));
+            Ok(Reply::text(join_fitting(lines, "\n")))
         }
         _ => Ok(missing_option("add|remove|list")),
     }

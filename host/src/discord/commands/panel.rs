@@ -1,20 +1,17 @@
 //! `/panel`: posts a message with an "Open ticket" button.
 
 use serenity::builder::{
-    CreateActionRow, CreateAllowedMentions, CreateButton, CreateCommand, CreateCommandOption,
-    CreateEmbed, CreateMessage,
+    CreateActionRow, CreateButton, CreateCommand, CreateCommandOption, CreateEmbed, CreateMessage,
 };
-use serenity::http::Http;
 use serenity::model::application::{ButtonStyle, CommandOptionType, InteractionContext};
-use serenity::model::id::GuildId;
 use serenity::model::permissions::Permissions;
 
-use super::{Options, MANAGERS_ONLY};
-use crate::bot::Bot;
-use crate::discord_error::DiscordFailure;
-use crate::invocation::Invocation;
-use crate::reply::Reply;
-use crate::router::ids;
+use super::{Ctx, Options, Result};
+use crate::discord::action::Action;
+use crate::discord::failure::{classify, generic_advice};
+use crate::discord::reply::Reply;
+use crate::discord::text::no_pings;
+use crate::tickets::DiscordFailure;
 
 const DEFAULT_TITLE: &str = "Need help?";
 const DEFAULT_DESCRIPTION: &str =
@@ -42,16 +39,8 @@ pub fn register() -> CreateCommand {
 }
 
 /// Records and posts the panel.
-pub async fn run(
-    bot: &Bot,
-    http: &Http,
-    inv: &Invocation<'_>,
-    guild_id: GuildId,
-    options: &Options<'_>,
-) -> anyhow::Result<Reply> {
-    if !inv.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
+pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
+    let (bot, inv, guild_id) = (ctx.bot, ctx.inv, ctx.guild_id);
     if bot.store.guild_settings(guild_id.get()).await?.is_none() {
         return Ok(Reply::text(
             "Run `/setup` first: a panel's button needs to know who the staff are.",
@@ -74,12 +63,12 @@ pub async fn run(
     let message = CreateMessage::new()
         .embed(CreateEmbed::new().title(title).description(description))
         .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
-            format!("{}{panel_id}", ids::OPEN_PREFIX),
+            Action::OpenFromPanel { panel_id }.custom_id(),
         )
         .label(label)
         .style(ButtonStyle::Primary)])])
-        .allowed_mentions(CreateAllowedMentions::new());
-    match inv.channel_id.send_message(http, message).await {
+        .allowed_mentions(no_pings());
+    match inv.channel_id.send_message(ctx.http, message).await {
         Ok(posted) => {
             bot.store
                 .set_panel_message(panel_id, posted.id.get())
@@ -90,7 +79,7 @@ pub async fn run(
         }
         Err(err) => {
             bot.store.delete_panel(panel_id).await?;
-            let failure = DiscordFailure::of(&err);
+            let failure = classify(&err);
             tracing::warn!(error = %err, ?failure, "posting a panel failed");
             Ok(Reply::text(match failure {
                 DiscordFailure::MissingPermissions => format!(
@@ -98,7 +87,7 @@ pub async fn run(
                      **Embed Links** in <#{}>.",
                     inv.channel_id
                 ),
-                other => format!("I couldn't post the panel. {}", other.generic_advice()),
+                other => format!("I couldn't post the panel. {}", generic_advice(other)),
             }))
         }
     }

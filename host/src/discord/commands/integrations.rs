@@ -19,10 +19,10 @@ use serenity::model::permissions::Permissions;
 
 use super::{missing_option, Options, MANAGERS_ONLY};
 use crate::bot::Bot;
+use crate::discord::invocation::Invocation;
+use crate::discord::reply::Reply;
 use crate::integrations::upload::{Pending, UploadError};
 use crate::integrations::{secrets_context, Available, Integrations};
-use crate::invocation::Invocation;
-use crate::reply::Reply;
 use crate::store::{ConsentAction, GuildIntegration};
 
 /// Button and modal ids of this command. They live in posted messages: keep them stable.
@@ -520,7 +520,7 @@ pub async fn confirm_enable(
     plugin_id: &str,
 ) -> anyhow::Result<Reply> {
     let Some(guild_id) = inv.guild_id else {
-        return Ok(Reply::text(crate::router::OUTSIDE_SERVER));
+        return Ok(Reply::text(super::OUTSIDE_SERVER));
     };
     if !inv.is_manager() {
         return Ok(Reply::text(MANAGERS_ONLY));
@@ -552,7 +552,7 @@ pub async fn submitted(
     modal: &ModalInteraction,
 ) -> anyhow::Result<Reply> {
     let Some(guild_id) = inv.guild_id else {
-        return Ok(Reply::text(crate::router::OUTSIDE_SERVER));
+        return Ok(Reply::text(super::OUTSIDE_SERVER));
     };
     if !inv.is_manager() {
         return Ok(Reply::text(MANAGERS_ONLY));
@@ -853,7 +853,7 @@ pub async fn confirm_upload(
     add: bool,
 ) -> anyhow::Result<Reply> {
     let Some(guild_id) = inv.guild_id else {
-        return Ok(Reply::text(crate::router::OUTSIDE_SERVER));
+        return Ok(Reply::text(super::OUTSIDE_SERVER));
     };
     if !inv.is_manager() {
         return Ok(Reply::text(MANAGERS_ONLY));

@@ -1,0 +1,75 @@
+//! Gateway events: READY registers the commands, interactions go to the router, and leaving a
+//! server deletes its data.
+
+use std::sync::Arc;
+
+use serenity::all::{Context, EventHandler, Guild, Interaction, Ready, UnavailableGuild};
+use serenity::async_trait;
+use serenity::model::application::Command;
+
+use super::{commands, router};
+use crate::bot::Bot;
+
+/// Receives gateway events.
+pub struct Handler {
+    bot: Arc<Bot>,
+}
+
+impl Handler {
+    /// A handler sharing `bot`.
+    pub fn new(bot: Arc<Bot>) -> Handler {
+        Handler { bot }
+    }
+}
+
+#[async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        let _ = self.bot.user_id.set(ready.user.id);
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        // Bulk overwrite: the registered set is exactly ours, stale commands disappear. Once per
+        // process, not on every shard's READY or every reconnect.
+        if self
+            .bot
+            .commands_registered
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        if let Err(err) = Command::set_global_commands(&ctx.http, commands::all(&self.bot)).await {
+            tracing::error!(error = %err, "registering slash commands failed");
+            self.bot
+                .commands_registered
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        // Held until the handler finishes, so shutdown waits for in-flight interactions.
+        let _inflight = self.bot.inflight.token();
+        router::handle(&self.bot, &ctx.http, interaction).await;
+    }
+
+    async fn guild_delete(
+        &self,
+        _ctx: Context,
+        incomplete: UnavailableGuild,
+        _full: Option<Guild>,
+    ) {
+        if incomplete.unavailable {
+            // An outage, not a removal: keep the server's data.
+            return;
+        }
+        let _inflight = self.bot.inflight.token();
+        self.bot.cache.forget_guild(incomplete.id);
+        self.bot.integrations.forget_guild(incomplete.id.get());
+        match self.bot.store.delete_guild_data(incomplete.id.get()).await {
+            Ok(()) => {
+                tracing::info!(guild_id = %incomplete.id, "left a server; its data is deleted")
+            }
+            Err(err) => {
+                tracing::error!(guild_id = %incomplete.id, error = %err, "deleting a left server's data failed")
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Routes each interaction: acknowledges at once, dispatches it, answers. Nothing else.
+//!
+//! Every interaction is deferred (ephemeral) before any work, so Discord's 3-second deadline is
+//! met however slow the database or Discord is; the handler's [`Reply`] then edits that answer.
+//! The one exception is a settings form, which must be the interaction's first answer.
+
+use serenity::builder::{
+    Builder, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, CreateModal, EditInteractionResponse,
+};
+use serenity::http::Http;
+use serenity::model::application::Interaction;
+
+use super::action::Action;
+use super::commands::{self, integrations};
+use super::invocation::Invocation;
+use super::reply::{internal_error, AfterReply, Reply};
+use super::rest::Rest;
+use super::text::{fit, no_pings};
+use crate::bot::Bot;
+use crate::tickets::Tickets;
+
+/// Handles one interaction from the gateway.
+#[tracing::instrument(skip_all, fields(interaction_id = %interaction.id(), kind = ?interaction.kind()))]
+pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
+    match &interaction {
+        Interaction::Command(command) => {
+            let inv = Invocation::command(command);
+            if let Some(plugin) = integrations::config_target(&command.data) {
+                if let Some(form) = integrations::modal_first(bot, &inv, &plugin, "config").await {
+                    return show_form(http, &inv, form).await;
+                }
+            }
+            if acknowledge(http, &inv).await {
+                let reply = commands::run(bot, http, &inv, &command.data).await;
+                finish(bot, http, &inv, reply).await;
+            }
+        }
+        Interaction::Component(component) => {
+            let inv = Invocation::component(component);
+            let action = Action::parse(&component.data.custom_id);
+            if let Some(Action::IntegrationEnable { plugin }) = &action {
+                if let Some(form) = integrations::modal_first(bot, &inv, plugin, "enable").await {
+                    return show_form(http, &inv, form).await;
+                }
+            }
+            if acknowledge(http, &inv).await {
+                let reply = commands::press(bot, http, &inv, action).await;
+                finish(bot, http, &inv, reply).await;
+            }
+        }
+        Interaction::Modal(modal) => {
+            let inv = Invocation::modal(modal);
+            if acknowledge(http, &inv).await {
+                let reply = integrations::submitted(bot, &inv, modal).await;
+                finish(bot, http, &inv, reply).await;
+            }
+        }
+        other => {
+            tracing::debug!(kind = ?other.kind(), "ignoring an interaction kind Tessera does not use");
+        }
+    }
+}
+
+/// Answers with a form (a modal must be an interaction's first answer).
+async fn show_form(http: &Http, inv: &Invocation<'_>, form: CreateModal) {
+    if let Err(err) = CreateInteractionResponse::Modal(form)
+        .execute(http, (inv.id, inv.token))
+        .await
+    {
+        tracing::warn!(interaction_id = %inv.id, error = %err, "could not show a form");
+    }
+}
+
+/// Defers the answer (ephemeral). `false` if Discord would not take it: nothing more can be sent.
+async fn acknowledge(http: &Http, inv: &Invocation<'_>) -> bool {
+    let defer =
+        CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true));
+    match defer.execute(http, (inv.id, inv.token)).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(interaction_id = %inv.id, error = %err, "could not acknowledge an interaction");
+            false
+        }
+    }
+}
+
+/// Edits the deferred answer into the reply, then does what had to wait for it.
+async fn finish(bot: &Bot, http: &Http, inv: &Invocation<'_>, reply: anyhow::Result<Reply>) {
+    let reply = reply.unwrap_or_else(|err| {
+        // The member gets a reference; the details stay in the log.
+        tracing::error!(interaction_id = %inv.id, error = ?err, "interaction handler failed");
+        internal_error(inv.id)
+    });
+    let edit = EditInteractionResponse::new()
+        .content(fit(reply.content))
+        .components(reply.components)
+        .allowed_mentions(no_pings());
+    if let Err(err) = edit.execute(http, inv.token).await {
+        tracing::warn!(interaction_id = %inv.id, error = %err, "could not answer an interaction");
+    }
+    match reply.then {
+        None => {}
+        Some(AfterReply::DeleteChannel {
+            guild_id,
+            channel_id,
+        }) => {
+            let bot_id = bot.me(inv.application_id);
+            let rest = Rest::new(http, &bot.cache, bot_id);
+            let tickets = Tickets::new(&bot.store, &rest, &*bot.integrations, bot_id.get());
+            if let Some(advice) =
+                commands::delete_closed_channel(&tickets, guild_id, channel_id).await
+            {
+                let followup = CreateInteractionResponseFollowup::new()
+                    .content(advice)
+                    .ephemeral(true)
+                    .allowed_mentions(no_pings());
+                if let Err(err) = followup.execute(http, (None, inv.token)).await {
+                    tracing::warn!(interaction_id = %inv.id, error = %err, "could not send a follow-up");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The ticket service: opening, closing, claiming and membership of tickets, with their rules.
+//!
+//! It knows nothing of interactions: whoever asks (a slash command, a button, later a web page or
+//! a scheduled job) passes a [`Caller`], and the service talks to Discord only through the
+//! [`DiscordPort`] and to integrations only through the [`PluginPort`]. It returns typed
+//! outcomes with no user-facing text; the adapters turn them into words.
+//!
+//! - [`caller`] — who is asking, and the permission rules that follow from it.
+//! - [`port`] — what the service needs from Discord and from the plugin runtime.
+//! - [`open`], [`close`], [`claim`], [`members`] — one flow each, with its outcome type.
+//! - [`lookup`] — finding the open ticket an action is about.
+
+pub mod caller;
+pub mod claim;
+pub mod close;
+pub mod lookup;
+pub mod members;
+pub mod open;
+pub mod port;
+
+#[cfg(test)]
+mod fake;
+
+pub use caller::Caller;
+pub use port::{
+    ChannelRequest, DiscordFailure, DiscordPort, LogEvent, NoPlugins, Notice, PluginPort, Welcome,
+};
+
+use crate::store::{Store, StoreError};
+
+/// A failure the caller cannot do anything about: the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    /// A query failed; the ticket's state is as the store left it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The ticket service for one request: the database, the two ports, and the bot's own user id.
+pub struct Tickets<'a, D, P> {
+    /// The database.
+    pub store: &'a Store,
+    /// Discord.
+    pub discord: &'a D,
+    /// The server's integrations.
+    pub plugins: &'a P,
+    /// The bot's user id (it is never added to or removed from a ticket, and records undo work).
+    pub bot_id: u64,
+}
+
+impl<'a, D: DiscordPort, P: PluginPort> Tickets<'a, D, P> {
+    /// The service over these ports.
+    pub fn new(store: &'a Store, discord: &'a D, plugins: &'a P, bot_id: u64) -> Self {
+        Tickets {
+            store,
+            discord,
+            plugins,
+            bot_id,
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Opening a ticket: the server's rules, a reserved number, the channel, the integrations, the
+//! welcome message; and undoing whatever was half made when Discord refuses.
+
+use super::port::DeleteReason;
+use super::{
+    Caller, ChannelRequest, DiscordFailure, DiscordPort, LogEvent, PluginPort, TicketError,
+    Tickets, Welcome,
+};
+use crate::integrations::PluginRun;
+use crate::store::{NewTicket, OpenRefusal, Ticket};
+
+/// Where the request to open came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A panel's button (the panel may have been deleted since it was posted).
+    Panel(i64),
+    /// `/open`, or any door without a panel.
+    Direct,
+}
+
+/// The result of asking to open a ticket.
+#[derive(Debug, Clone)]
+pub enum OpenOutcome {
+    /// The ticket is open in `channel_id`.
+    Opened {
+        /// The ticket as stored.
+        ticket: Ticket,
+        /// Its channel.
+        channel_id: u64,
+        /// What each integration did.
+        runs: Vec<PluginRun>,
+    },
+    /// Nothing was opened, and nothing half-made remains.
+    Refused(OpenRefused),
+}
+
+/// Why no ticket was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenRefused {
+    /// `/setup` has not been run in this server.
+    NotSetUp,
+    /// The caller is on the server's blacklist.
+    Blacklisted,
+    /// The caller already has `max_open` tickets open.
+    LimitReached {
+        /// The channel of their oldest open ticket (`None` while it is being created).
+        open_channel: Option<u64>,
+        /// The server's limit.
+        max_open: u8,
+    },
+    /// Discord refused to create the channel.
+    ChannelRefused {
+        /// How.
+        failure: DiscordFailure,
+        /// The category it was to go in.
+        category_id: Option<u64>,
+    },
+    /// Discord refused the welcome message; the channel was removed again.
+    WelcomeRefused(DiscordFailure),
+    /// The server's data was deleted (the bot was removed) while the ticket was being made.
+    SwitchedOff,
+}
+
+impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
+    /// Opens a ticket for `caller` in their server.
+    #[tracing::instrument(skip_all, fields(guild_id = caller.guild_id, user_id = caller.user_id, ticket_id))]
+    pub async fn open(
+        &self,
+        caller: &Caller,
+        origin: Origin,
+        subject: Option<String>,
+    ) -> Result<OpenOutcome, TicketError> {
+        let panel_id = match origin {
+            // A panel whose row is gone still opens tickets: its button is the admins' promise.
+            Origin::Panel(id) => self
+                .store
+                .panel_exists(caller.guild_id, id)
+                .await?
+                .then_some(id),
+            Origin::Direct => None,
+        };
+        let new = NewTicket {
+            guild_id: caller.guild_id,
+            opener_id: caller.user_id,
+            panel_id,
+            subject,
+        };
+        let refused = |why| Ok(OpenOutcome::Refused(why));
+        let (ticket, settings) = match self.store.open_ticket(&new).await {
+            Ok(opened) => opened,
+            Err(OpenRefusal::NotSetUp) => return refused(OpenRefused::NotSetUp),
+            Err(OpenRefusal::Blacklisted) => return refused(OpenRefused::Blacklisted),
+            Err(OpenRefusal::LimitReached { open, max_open }) => {
+                return refused(OpenRefused::LimitReached {
+                    open_channel: open.channel_id,
+                    max_open,
+                })
+            }
+            Err(OpenRefusal::Store(err)) => return Err(err.into()),
+        };
+        tracing::Span::current().record("ticket_id", ticket.id);
+
+        let request = ChannelRequest {
+            guild_id: caller.guild_id,
+            name: ticket.channel_name(),
+            number: ticket.number,
+            opener_id: caller.user_id,
+            staff_role_id: settings.staff_role_id,
+            category_id: settings.category_id,
+        };
+        let channel_id = match self.discord.create_ticket_channel(&request).await {
+            Ok(id) => id,
+            Err(failure) => {
+                self.undo_reservation(&ticket).await;
+                return refused(OpenRefused::ChannelRefused {
+                    failure,
+                    category_id: settings.category_id,
+                });
+            }
+        };
+        match self.store.attach_channel(ticket.id, channel_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // The server's data was deleted meanwhile: no row, so no channel either.
+                let _ = self
+                    .discord
+                    .delete_channel(caller.guild_id, channel_id, DeleteReason::Undo)
+                    .await;
+                return refused(OpenRefused::SwitchedOff);
+            }
+            Err(err) => {
+                self.undo_half_made(&ticket, channel_id).await;
+                return Err(err.into());
+            }
+        }
+
+        // The channel exists: the integrations get the opener's ID, bounded by the event timeout;
+        // whatever they do, the ticket opens.
+        let runs = self
+            .plugins
+            .run_at_open(self.store, caller.guild_id, ticket.id, caller.user_id)
+            .await;
+        let welcome = Welcome {
+            template: settings.welcome_template.clone(),
+            opener_id: caller.user_id,
+            number: ticket.number,
+            subject: ticket.subject.clone(),
+            runs: runs.clone(),
+        };
+        if let Err(failure) = self.discord.post_welcome(channel_id, &welcome).await {
+            tracing::warn!(
+                ?failure,
+                "posting the welcome message failed; undoing the ticket"
+            );
+            self.undo_half_made(&ticket, channel_id).await;
+            return refused(OpenRefused::WelcomeRefused(failure));
+        }
+
+        if let Some(log) = settings.log_channel_id {
+            let opened = LogEvent::Opened {
+                number: ticket.number,
+                opener_id: caller.user_id,
+                channel_id,
+            };
+            let _ = self.discord.post_log(log, &opened).await;
+            for run in runs.iter().filter(|r| r.disabled_now) {
+                let disabled = LogEvent::IntegrationDisabled {
+                    run: run.clone(),
+                    after_failures: self.plugins.disable_after(),
+                };
+                let _ = self.discord.post_log(log, &disabled).await;
+            }
+        }
+        Ok(OpenOutcome::Opened {
+            ticket,
+            channel_id,
+            runs,
+        })
+    }
+
+    async fn undo_reservation(&self, ticket: &Ticket) {
+        if let Err(err) = self.store.discard_ticket(ticket.id).await {
+            // A reservation without a channel is swept at the next start.
+            tracing::error!(error = %err, ticket_id = ticket.id, "could not discard a failed ticket");
+        }
+    }
+
+    /// Undoes a ticket whose channel exists but could not be finished. If the channel cannot be
+    /// deleted, its row stays (closed, with the reason) so no channel is left without a record.
+    async fn undo_half_made(&self, ticket: &Ticket, channel_id: u64) {
+        if self
+            .discord
+            .delete_channel(ticket.guild_id, channel_id, DeleteReason::Undo)
+            .await
+            .is_ok()
+        {
+            self.undo_reservation(ticket).await;
+            return;
+        }
+        let recorded = async {
+            self.store.attach_channel(ticket.id, channel_id).await?;
+            self.store
+                .close_ticket(
+                    ticket.id,
+                    self.bot_id,
+                    Some("Tessera could not finish creating this ticket"),
+                )
+                .await
+        };
+        if let Err(err) = recorded.await {
+            tracing::error!(error = %err, ticket_id = ticket.id, "could not record a half-made ticket");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TicketStatus;
+    use crate::tickets::fake::{member, World, GUILD, STAFF_ROLE};
+
+    async fn open(world: &World, user: u64) -> OpenOutcome {
+        world
+            .tickets()
+            .open(&member(user), Origin::Direct, None)
+            .await
+            .expect("open")
+    }
+
+    fn opened(outcome: OpenOutcome) -> (Ticket, u64) {
+        match outcome {
+            OpenOutcome::Opened {
+                ticket, channel_id, ..
+            } => (ticket, channel_id),
+            OpenOutcome::Refused(why) => panic!("refused: {why:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn opening_makes_a_private_channel_posts_the_welcome_and_logs_it() {
+        let world = World::set_up(1).await;
+        let (ticket, channel) = opened(
+            world
+                .tickets()
+                .open(&member(5), Origin::Direct, Some("billing".into()))
+                .await
+                .expect("open"),
+        );
+        assert_eq!(
+            ticket.channel_id, None,
+            "the outcome carries the reserved row"
+        );
+        let stored = world.store.ticket(ticket.id).await.unwrap().unwrap();
+        assert_eq!(stored.channel_id, Some(channel));
+        assert_eq!(stored.status, TicketStatus::Open);
+        world.seen(|s| {
+            assert_eq!(s.created.len(), 1);
+            assert_eq!(s.created[0].opener_id, 5);
+            assert_eq!(s.created[0].staff_role_id, STAFF_ROLE);
+            assert_eq!(s.created[0].name, "ticket-0001");
+            assert_eq!(s.welcomes.len(), 1);
+            assert_eq!(s.welcomes[0].0, channel);
+            assert_eq!(s.welcomes[0].1.subject.as_deref(), Some("billing"));
+            assert!(matches!(
+                s.logs[..],
+                [(
+                    777,
+                    LogEvent::Opened {
+                        number: 1,
+                        opener_id: 5,
+                        ..
+                    }
+                )]
+            ));
+        });
+    }
+
+    #[tokio::test]
+    async fn tickets_are_numbered_per_server_and_numbers_are_never_reused() {
+        let world = World::set_up(10).await;
+        let (first, _) = opened(open(&world, 5).await);
+        let (second, _) = opened(open(&world, 6).await);
+        assert_eq!((first.number, second.number), (1, 2));
+        world.refuse(|s| s.refuse_create = Some(DiscordFailure::Unavailable));
+        assert!(matches!(open(&world, 7).await, OpenOutcome::Refused(_)));
+        world.refuse(|s| s.refuse_create = None);
+        let (third, _) = opened(open(&world, 7).await);
+        assert!(third.number > second.number);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_was_not_set_up_refuses_and_creates_nothing() {
+        let world = World::bare().await;
+        assert!(matches!(
+            open(&world, 5).await,
+            OpenOutcome::Refused(OpenRefused::NotSetUp)
+        ));
+        world.seen(|s| assert!(s.created.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_blacklisted_member_cannot_open() {
+        let world = World::set_up(1).await;
+        world
+            .store
+            .blacklist_add(GUILD, 5, Some("spam"), 1)
+            .await
+            .unwrap();
+        assert!(matches!(
+            open(&world, 5).await,
+            OpenOutcome::Refused(OpenRefused::Blacklisted)
+        ));
+        world.seen(|s| assert!(s.created.is_empty()));
+        // Others still can.
+        opened(open(&world, 6).await);
+    }
+
+    #[tokio::test]
+    async fn the_open_limit_points_to_the_ticket_already_open() {
+        let world = World::set_up(2).await;
+        let (_, first_channel) = opened(open(&world, 5).await);
+        opened(open(&world, 5).await);
+        match open(&world, 5).await {
+            OpenOutcome::Refused(OpenRefused::LimitReached {
+                open_channel,
+                max_open,
+            }) => {
+                assert_eq!(max_open, 2);
+                assert_eq!(open_channel, Some(first_channel));
+            }
+            other => panic!("expected the limit, got {other:?}"),
+        }
+        world.seen(|s| assert_eq!(s.created.len(), 2));
+    }
+
+    #[tokio::test]
+    async fn a_refused_channel_leaves_no_ticket_behind() {
+        let world = World::set_up(1).await;
+        world.refuse(|s| s.refuse_create = Some(DiscordFailure::MissingPermissions));
+        assert!(matches!(
+            open(&world, 5).await,
+            OpenOutcome::Refused(OpenRefused::ChannelRefused {
+                failure: DiscordFailure::MissingPermissions,
+                ..
+            })
+        ));
+        assert!(world
+            .store
+            .tickets_in_guild(GUILD)
+            .await
+            .unwrap()
+            .is_empty());
+        // The reservation is gone, so the limit of one does not lock the member out.
+        world.refuse(|s| s.refuse_create = None);
+        opened(open(&world, 5).await);
+    }
+
+    #[tokio::test]
+    async fn a_refused_welcome_removes_the_channel_and_the_ticket() {
+        let world = World::set_up(1).await;
+        world.refuse(|s| s.refuse_welcome = Some(DiscordFailure::MissingPermissions));
+        assert!(matches!(
+            open(&world, 5).await,
+            OpenOutcome::Refused(OpenRefused::WelcomeRefused(_))
+        ));
+        world.seen(|s| {
+            assert_eq!(s.created.len(), 1);
+            assert_eq!(s.deleted.len(), 1);
+            assert_eq!(s.deleted[0].1, DeleteReason::Undo);
+        });
+        assert!(world
+            .store
+            .tickets_in_guild(GUILD)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_channel_that_cannot_be_undone_keeps_a_closed_record() {
+        let world = World::set_up(1).await;
+        world.refuse(|s| {
+            s.refuse_welcome = Some(DiscordFailure::MissingPermissions);
+            s.refuse_delete = Some(DiscordFailure::MissingPermissions);
+        });
+        open(&world, 5).await;
+        let tickets = world.store.tickets_in_guild(GUILD).await.unwrap();
+        assert_eq!(tickets.len(), 1, "no channel without a record");
+        assert_eq!(tickets[0].status, TicketStatus::Closed);
+        assert!(tickets[0].channel_id.is_some());
+    }
+}
