@@ -25,11 +25,22 @@ pub enum StartupError {
     #[error("database.url (TESSERA_DATABASE_URL): {0}")]
     Database(#[from] StoreError),
     /// The plugin runtime could not start.
-    #[error("plugins: {0}")]
-    Plugins(String),
-    /// Discord (or the configured API base) could not be reached or refused the token.
+    #[error("plugins: {0:#}")]
+    Plugins(anyhow::Error),
+    /// The configured API base (a REST proxy, or the emulator) did not answer the gateway lookup.
+    #[error(
+        "discord: cannot reach discord.api_base (TESSERA_DISCORD_API_BASE) {api_base}: {source}"
+    )]
+    DiscordUnreachable {
+        /// The configured base.
+        api_base: String,
+        /// What failed.
+        #[source]
+        source: serenity::Error,
+    },
+    /// Discord refused to set up the client.
     #[error("discord: {0}")]
-    Discord(String),
+    Discord(#[source] serenity::Error),
 }
 
 /// Opens the store and applies migrations.
@@ -61,17 +72,17 @@ impl Application {
             // or emulator that is down must stop us instead of sending us elsewhere.
             if let Err(err) = http.get_gateway().await {
                 store.close().await;
-                return Err(StartupError::Discord(format!(
-                    "cannot reach discord.api_base (TESSERA_DISCORD_API_BASE) {}: {err}",
-                    settings.discord.api_base
-                )));
+                return Err(StartupError::DiscordUnreachable {
+                    api_base: settings.discord.api_base.clone(),
+                    source: err,
+                });
             }
         }
         let integrations = match Integrations::load(&settings, &store).await {
             Ok(i) => Arc::new(i),
             Err(err) => {
                 store.close().await;
-                return Err(StartupError::Plugins(format!("{err:#}")));
+                return Err(StartupError::Plugins(err));
             }
         };
         let bot = Arc::new(Bot::new(store, integrations));
@@ -82,7 +93,7 @@ impl Application {
             Ok(client) => client,
             Err(err) => {
                 bot.store.close().await;
-                return Err(StartupError::Discord(err.to_string()));
+                return Err(StartupError::Discord(err));
             }
         };
         Ok(Application { bot, client })

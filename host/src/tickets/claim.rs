@@ -102,24 +102,7 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tickets::fake::{manager, member, staff, World, GUILD};
-    use crate::tickets::open::{OpenOutcome, Origin};
-
-    async fn a_ticket(world: &World) -> (Ticket, GuildSettings) {
-        let tickets = world.tickets();
-        let OpenOutcome::Opened { channel_id, .. } = tickets
-            .open(&member(5), Origin::Direct, None)
-            .await
-            .unwrap()
-        else {
-            panic!("not opened")
-        };
-        tickets
-            .open_in_channel(GUILD, channel_id)
-            .await
-            .unwrap()
-            .expect("open ticket")
-    }
+    use crate::tickets::fake::{manager, member, staff, World};
 
     /// The ticket as it is stored now (claims change it).
     async fn fresh(world: &World, ticket: &Ticket) -> Ticket {
@@ -129,7 +112,7 @@ mod tests {
     #[tokio::test]
     async fn only_staff_can_claim() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         assert_eq!(
             tickets.claim(&member(5), &ticket, &settings).await.unwrap(),
@@ -155,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn two_staff_claiming_at_once_exactly_one_wins() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         let (eight, nine) = (staff(8), staff(9));
         let (a, b) = tokio::join!(
@@ -172,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn another_staff_member_cannot_release_a_claim_but_a_manager_can() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         tickets.claim(&staff(8), &ticket, &settings).await.unwrap();
         let ticket = fresh(&world, &ticket).await;
@@ -204,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn the_claimer_releases_their_own_claim() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         tickets.claim(&staff(8), &ticket, &settings).await.unwrap();
         let ticket = fresh(&world, &ticket).await;

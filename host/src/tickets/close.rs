@@ -75,28 +75,11 @@ mod tests {
     use super::*;
     use crate::store::TicketStatus;
     use crate::tickets::fake::{manager, member, staff, World};
-    use crate::tickets::open::{OpenOutcome, Origin};
-
-    async fn opened_by(world: &World, user: u64) -> (Ticket, GuildSettings) {
-        let tickets = world.tickets();
-        match tickets
-            .open(&member(user), Origin::Direct, None)
-            .await
-            .unwrap()
-        {
-            OpenOutcome::Opened { channel_id, .. } => tickets
-                .open_in_channel(crate::tickets::fake::GUILD, channel_id)
-                .await
-                .unwrap()
-                .expect("the open ticket"),
-            OpenOutcome::Refused(why) => panic!("{why:?}"),
-        }
-    }
 
     #[tokio::test]
     async fn the_opener_may_close_their_ticket() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = opened_by(&world, 5).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let outcome = world
             .tickets()
             .close(&member(5), &ticket, &settings, Some("solved"))
@@ -118,7 +101,7 @@ mod tests {
     #[tokio::test]
     async fn staff_and_managers_may_close_any_ticket() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = opened_by(&world, 5).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         assert!(matches!(
             world
                 .tickets()
@@ -127,14 +110,14 @@ mod tests {
                 .unwrap(),
             CloseOutcome::Closed(_)
         ));
-        let (ticket, settings) = opened_by(&world, 6).await;
+        let (ticket, settings) = world.open_ticket(6).await;
         assert!(world.tickets().may_close(&manager(9), &ticket, &settings));
     }
 
     #[tokio::test]
     async fn a_stranger_cannot_close_someone_elses_ticket() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = opened_by(&world, 5).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         assert!(!world.tickets().may_close(&member(6), &ticket, &settings));
         assert_eq!(
             world
@@ -151,7 +134,7 @@ mod tests {
     #[tokio::test]
     async fn a_second_close_finds_it_already_closed() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = opened_by(&world, 5).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         tickets
             .close(&member(5), &ticket, &settings, None)

@@ -3,12 +3,13 @@
 
 use std::sync::Mutex;
 
+use super::open::{OpenOutcome, Origin};
 use super::port::DeleteReason;
 use super::{
     Caller, ChannelRequest, DiscordFailure, DiscordPort, LogEvent, NoPlugins, Notice, Tickets,
     Welcome,
 };
-use crate::store::{SettingsUpdate, Store};
+use crate::store::{GuildSettings, SettingsUpdate, Store, Ticket};
 
 /// The server every test uses.
 pub const GUILD: u64 = 1_000;
@@ -147,6 +148,19 @@ impl World {
     /// The ticket service over this world.
     pub fn tickets(&self) -> Tickets<'_, FakeDiscord, NoPlugins> {
         Tickets::new(&self.store, &self.discord, &NoPlugins, BOT)
+    }
+
+    /// Opens a ticket for `user` and returns it as stored, with the server's settings.
+    pub async fn open_ticket(&self, user: u64) -> (Ticket, GuildSettings) {
+        let tickets = self.tickets();
+        match tickets.open(&member(user), Origin::Direct, None).await {
+            Ok(OpenOutcome::Opened { channel_id, .. }) => tickets
+                .open_in_channel(GUILD, channel_id)
+                .await
+                .expect("lookup")
+                .expect("the ticket just opened"),
+            other => panic!("expected a ticket, got {other:?}"),
+        }
     }
 
     /// Reads what the fake saw.

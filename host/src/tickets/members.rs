@@ -92,29 +92,12 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tickets::fake::{member, staff, World, BOT, GUILD};
-    use crate::tickets::open::{OpenOutcome, Origin};
-
-    async fn a_ticket(world: &World) -> (Ticket, GuildSettings) {
-        let tickets = world.tickets();
-        let OpenOutcome::Opened { channel_id, .. } = tickets
-            .open(&member(5), Origin::Direct, None)
-            .await
-            .unwrap()
-        else {
-            panic!("not opened")
-        };
-        tickets
-            .open_in_channel(GUILD, channel_id)
-            .await
-            .unwrap()
-            .expect("open ticket")
-    }
+    use crate::tickets::fake::{member, staff, World, BOT};
 
     #[tokio::test]
     async fn staff_add_and_remove_members_and_it_is_recorded() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         assert_eq!(
             tickets
@@ -150,7 +133,7 @@ mod tests {
     #[tokio::test]
     async fn members_cannot_add_or_remove_anyone() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         assert_eq!(
             tickets
@@ -172,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn the_bot_is_never_added_or_removed() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         let tickets = world.tickets();
         assert_eq!(
             tickets
@@ -194,7 +177,7 @@ mod tests {
     #[tokio::test]
     async fn the_opener_cannot_be_removed() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         assert_eq!(
             world
                 .tickets()
@@ -209,7 +192,7 @@ mod tests {
     #[tokio::test]
     async fn a_discord_refusal_changes_nothing_in_the_database() {
         let world = World::set_up(1).await;
-        let (ticket, settings) = a_ticket(&world).await;
+        let (ticket, settings) = world.open_ticket(5).await;
         world.refuse(|s| s.refuse_grant = Some(DiscordFailure::MissingPermissions));
         assert_eq!(
             world
