@@ -78,7 +78,7 @@ fn substitute_secrets(
 }
 
 /// Egress limits and switches. The defaults are the production sandbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressPolicy {
     /// Requests allowed per event.
     pub max_requests: u32,

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use tessera::plugins::component::{inspect, InspectError};
 use tessera::plugins::egress::EgressPolicy;
-use tessera::plugins::runtime::{PluginFailure, Runtime, SandboxLimits};
+use tessera::plugins::policy::SandboxPolicy;
+use tessera::plugins::runtime::{PluginFailure, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::plugin_files::plugin;
@@ -14,7 +15,7 @@ use crate::plugin_files::plugin;
 const USER: u64 = 123_456_789_012_345_678;
 
 fn runtime() -> Runtime {
-    Runtime::new(SandboxLimits::default()).expect("a runtime")
+    Runtime::new(SandboxPolicy::default()).expect("a runtime")
 }
 
 fn config(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -78,10 +79,33 @@ async fn hostile_plugins_fail_alone_and_are_classified() {
     ];
     for (name, cfg, expected) in cases {
         let outcome = run(&rt, name, cfg).await;
-        let failure = outcome.result.expect_err(name);
-        assert!(expected(&failure), "{name}: {failure:?}");
+        let err = outcome.result.expect_err(name);
+        assert!(expected(&err.failure), "{name}: {err:?}");
         still_serving(&rt).await;
     }
+}
+
+#[tokio::test]
+async fn a_guest_failure_names_the_plugin_and_its_version() {
+    let rt = runtime();
+    let loaded = rt.load(&plugin("test_panic")).expect("loads");
+    let manifest = &loaded.inspection.manifest;
+    let (id, version) = (manifest.id.clone(), manifest.version.clone());
+    let err = rt
+        .on_ticket_opened(&loaded, USER, HashMap::new(), HashMap::new())
+        .await
+        .result
+        .expect_err("test_panic traps");
+    assert!(matches!(err.failure, PluginFailure::Trap(_)), "{err:?}");
+    assert_eq!(
+        (err.plugin.id.as_str(), err.plugin.version.as_str()),
+        (id.as_str(), version.as_str())
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!("{id}@{version}")),
+        "the error names test-panic and its version: {shown}"
+    );
 }
 
 #[tokio::test]
@@ -98,13 +122,13 @@ async fn oversized_output_and_log_floods_are_capped() {
     )
     .await;
     assert!(
-        matches!(outcome.result, Err(PluginFailure::Output(_))),
+        matches!(&outcome.result, Err(e) if matches!(e.failure, PluginFailure::Output(_))),
         "{:?}",
         outcome.result
     );
     let logged: usize = outcome.log.iter().map(String::len).sum();
     assert!(
-        logged <= rt.limits().max_log_bytes + 200,
+        logged <= rt.policy().output.max_log_bytes + 200,
         "log capped: {logged} bytes"
     );
     let outcome = run(
@@ -119,7 +143,7 @@ async fn oversized_output_and_log_floods_are_capped() {
     )
     .await;
     assert!(
-        matches!(outcome.result, Err(PluginFailure::Output(_))),
+        matches!(&outcome.result, Err(e) if matches!(e.failure, PluginFailure::Output(_))),
         "long names refused"
     );
 }
@@ -221,8 +245,8 @@ pub async fn serve(
     (port, seen)
 }
 
-fn policy(test_mode: bool, hosts: &[(&str, &str)]) -> SandboxLimits {
-    SandboxLimits {
+fn policy(test_mode: bool, hosts: &[(&str, &str)]) -> SandboxPolicy {
+    SandboxPolicy {
         egress: EgressPolicy {
             allow_loopback_for_tests: test_mode,
             static_hosts: hosts
@@ -233,7 +257,7 @@ fn policy(test_mode: bool, hosts: &[(&str, &str)]) -> SandboxLimits {
         },
         // Longer than the egress timeout, so a slow server shows up as the fetch's own timeout.
         event_timeout: std::time::Duration::from_secs(6),
-        ..SandboxLimits::default()
+        ..SandboxPolicy::default()
     }
 }
 
