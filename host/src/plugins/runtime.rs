@@ -23,8 +23,8 @@ use wasmtime_wasi::WasiCtx;
 
 use super::compile_cache::{CacheOutcome, CompileCache};
 use super::component::{inspect, InspectError, Inspection};
-use super::egress::{BoundSecret, Egress};
-use super::manifest::{named_secrets, AllowedHost, Manifest};
+use super::egress::secrets::bind_secrets;
+use super::egress::{AllowedHost, BoundSecret, Egress};
 pub use super::policy::Granted;
 use super::policy::SandboxPolicy;
 use failure::{check_output, classify_trap, plugin_error, TrapFacts};
@@ -386,44 +386,4 @@ impl Runtime {
         };
         classify_trap(err, facts, plugin.granted)
     }
-}
-
-/// The secrets one call may use, each bound to its host for this server (a `{config.KEY}`
-/// host is the host of that setting's URL); a named secret gives one secret per line.
-pub fn bind_secrets(
-    manifest: &Manifest,
-    secrets: &HashMap<String, String>,
-    config: &HashMap<String, String>,
-) -> Vec<BoundSecret> {
-    let mut bound = Vec::new();
-    for spec in &manifest.secrets {
-        let Some(value) = secrets.get(&spec.name) else {
-            continue;
-        };
-        let host = match AllowedHost::parse(&spec.host)
-            .ok()
-            .and_then(|h| h.resolve(config))
-        {
-            Some(AllowedHost::Exact(host)) => host,
-            _ => continue,
-        };
-        if spec.named {
-            for (name, value) in named_secrets(value).unwrap_or_default() {
-                bound.push(BoundSecret {
-                    name,
-                    host: host.clone(),
-                    header: None,
-                    value,
-                });
-            }
-        } else {
-            bound.push(BoundSecret {
-                name: spec.name.clone(),
-                host,
-                header: spec.header.clone(),
-                value: value.clone(),
-            });
-        }
-    }
-    bound
 }

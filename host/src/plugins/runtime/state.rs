@@ -12,8 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::tessera::plugin::{
     config as wit_config, http as wit_http, log as wit_log, types as wit_types,
 };
-use crate::plugins::egress::{BoundSecret, Egress, FetchFailure, OutgoingRequest};
-use crate::plugins::manifest::AllowedHost;
+use crate::plugins::egress::{AllowedHost, BoundSecret, Egress, FetchFailure, OutgoingRequest};
 use crate::plugins::policy::OutputCaps;
 
 /// Per-event host state: everything a store holds.
