@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use tessera::plugins::component::{inspect, InspectError};
 use tessera::plugins::egress::EgressPolicy;
-use tessera::plugins::policy::SandboxPolicy;
+use tessera::plugins::policy::{CpuPolicy, OutputCaps, SandboxPolicy};
 use tessera::plugins::runtime::{PluginFailure, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -105,6 +106,48 @@ async fn a_guest_failure_names_the_plugin_and_its_version() {
     assert!(
         shown.contains(&format!("{id}@{version}")),
         "the error names test-panic and its version: {shown}"
+    );
+}
+
+#[tokio::test]
+async fn the_runtime_takes_its_limits_from_the_policy() {
+    let defaults = SandboxPolicy::default();
+    let tight = Runtime::new(SandboxPolicy {
+        cpu: CpuPolicy {
+            default: Duration::from_millis(100),
+            ..defaults.cpu.clone()
+        },
+        output: OutputCaps {
+            max_placeholders: 2,
+            ..defaults.output.clone()
+        },
+        ..defaults
+    })
+    .expect("a runtime");
+    let three = [
+        ("count", "3"),
+        ("name_len", "8"),
+        ("value_len", "1"),
+        ("log_lines", "0"),
+    ];
+    let placeholders = run(&runtime(), "test_flood", &three).await.result;
+    assert_eq!(placeholders.expect("3 fit the default 25").len(), 3);
+    let err = run(&tight, "test_flood", &three)
+        .await
+        .result
+        .expect_err("3 do not fit 2");
+    assert!(matches!(err.failure, PluginFailure::Output(_)), "{err:?}");
+
+    let looping = tight.load(&plugin("test_loop")).expect("loads");
+    assert_eq!(looping.granted.cpu, Duration::from_millis(100));
+    let err = tight
+        .on_ticket_opened(&looping, USER, HashMap::new(), HashMap::new())
+        .await
+        .result
+        .expect_err("the loop never ends");
+    assert_eq!(
+        err.failure,
+        PluginFailure::CpuLimit(Duration::from_millis(100))
     );
 }
 
