@@ -19,65 +19,14 @@ pub mod networks;
 pub mod secrets;
 pub mod url;
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::time::Duration;
-
 pub use client::{DestinationError, Egress};
 pub use hosts::AllowedHost;
 pub use networks::is_global;
 pub use secrets::BoundSecret;
 pub use url::UrlRules;
 
-/// Egress limits and switches. The defaults are the production sandbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EgressPolicy {
-    /// Requests allowed per event.
-    pub max_requests: u32,
-    /// Time to connect.
-    pub connect_timeout: Duration,
-    /// Time for the whole exchange.
-    pub total_timeout: Duration,
-    /// Largest response body, bytes.
-    pub max_response_bytes: usize,
-    /// What a request's URL must be (https on port 443).
-    pub url: UrlRules,
-    /// TEST ONLY: allow plain http and loopback addresses (never private, link-local or
-    /// metadata ones). Off by default; nothing in production turns it on.
-    pub allow_loopback_for_tests: bool,
-    /// TEST ONLY: fixed name resolutions (like curl's `--resolve`), consulted before DNS.
-    pub static_hosts: HashMap<String, IpAddr>,
-    /// TEST ONLY: `https://HOST/...` requests that pass every rule are sent to this loopback
-    /// origin (`http://127.0.0.1:PORT`) instead, so tests can stand in for a real service.
-    pub test_origins: HashMap<String, String>,
-}
-
-impl EgressPolicy {
-    /// The URL rules in force: [`EgressPolicy::url`], relaxed to plain http and any port when
-    /// the test-only switch is on.
-    pub fn url_rules(&self) -> UrlRules {
-        if self.allow_loopback_for_tests {
-            UrlRules::LOOPBACK_TESTS
-        } else {
-            self.url
-        }
-    }
-}
-
-impl Default for EgressPolicy {
-    fn default() -> Self {
-        EgressPolicy {
-            max_requests: 3,
-            connect_timeout: Duration::from_secs(2),
-            total_timeout: Duration::from_secs(3),
-            max_response_bytes: 256 * 1024,
-            url: UrlRules::PUBLIC,
-            allow_loopback_for_tests: false,
-            static_hosts: HashMap::new(),
-            test_origins: HashMap::new(),
-        }
-    }
-}
+// Every limit lives in the sandbox's policy; egress only reads its part.
+pub use super::policy::EgressPolicy;
 
 /// Why a request was not made, mirroring the WIT `fetch-error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

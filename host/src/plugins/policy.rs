@@ -5,11 +5,13 @@
 //! a test pins the two together. The runtime, the egress client and the output checks read
 //! their limits from this value and from nowhere else.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::Settings;
 
-use super::egress::EgressPolicy;
+use super::egress::UrlRules;
 use super::manifest::RequestedLimits;
 
 /// Every limit of the sandbox. Defaults follow DESIGN.md; an operator may tighten them.
@@ -265,6 +267,56 @@ impl SandboxPolicy {
     }
 }
 
+/// The egress part of the policy: limits, the URL rules and the test-only switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressPolicy {
+    /// Requests allowed per event.
+    pub max_requests: u32,
+    /// Time to connect.
+    pub connect_timeout: Duration,
+    /// Time for the whole exchange.
+    pub total_timeout: Duration,
+    /// Largest response body, bytes.
+    pub max_response_bytes: usize,
+    /// What a request's URL must be (https on port 443).
+    pub url: UrlRules,
+    /// TEST ONLY: allow plain http and loopback addresses (never private, link-local or
+    /// metadata ones). Off by default; nothing in production turns it on.
+    pub allow_loopback_for_tests: bool,
+    /// TEST ONLY: fixed name resolutions (like curl's `--resolve`), consulted before DNS.
+    pub static_hosts: HashMap<String, IpAddr>,
+    /// TEST ONLY: `https://HOST/...` requests that pass every rule are sent to this loopback
+    /// origin (`http://127.0.0.1:PORT`) instead, so tests can stand in for a real service.
+    pub test_origins: HashMap<String, String>,
+}
+
+impl EgressPolicy {
+    /// The URL rules in force: [`EgressPolicy::url`], relaxed to plain http and any port when
+    /// the test-only switch is on.
+    pub fn url_rules(&self) -> UrlRules {
+        if self.allow_loopback_for_tests {
+            UrlRules::LOOPBACK_TESTS
+        } else {
+            self.url
+        }
+    }
+}
+
+impl Default for EgressPolicy {
+    fn default() -> Self {
+        EgressPolicy {
+            max_requests: 3,
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(3),
+            max_response_bytes: 256 << 10,
+            url: UrlRules::PUBLIC,
+            allow_loopback_for_tests: false,
+            static_hosts: HashMap::new(),
+            test_origins: HashMap::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 // figment's `Jail` closures must return its large error type.
 #[allow(clippy::result_large_err)]
@@ -310,6 +362,9 @@ mod tests {
         assert_eq!(p.egress.connect_timeout, Duration::from_secs(2));
         assert_eq!(p.egress.total_timeout, Duration::from_secs(3));
         assert_eq!(p.egress.max_response_bytes, 256 << 10);
+        assert_eq!(p.egress.url, UrlRules::PUBLIC);
+        assert_eq!(p.egress.url.port, Some(443));
+        assert!(!p.egress.url.plain_http);
         assert!(!p.egress.allow_loopback_for_tests);
         assert!(p.egress.static_hosts.is_empty() && p.egress.test_origins.is_empty());
     }
