@@ -92,7 +92,7 @@ pub struct StorePolicy {
 
 /// What the WASI 0.2 context grants. Every toolchain imports WASI, so it is linked; by default it
 /// grants nothing. There is no field for preopened directories: the sandbox never grants one.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WasiGrants {
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
@@ -104,6 +104,8 @@ pub struct WasiGrants {
     pub udp: bool,
     /// Whether names may be looked up (the host's `fetch` resolves for itself).
     pub ip_name_lookup: bool,
+    /// Bytes of stdout, and of stderr, kept for the plugin's log; the rest is dropped.
+    pub stdio_bytes: usize,
 }
 
 /// Caps on a plugin's output: what reaches the ticket, the admin and the log.
@@ -117,8 +119,7 @@ pub struct OutputCaps {
     pub max_value_chars: usize,
     /// Characters kept of a plugin's own error or settings message.
     pub max_message_chars: usize,
-    /// Log bytes kept per event from the `log` interface; also what stdout and stderr each
-    /// buffer before the rest is dropped.
+    /// Log bytes kept per event from the `log` interface.
     pub max_log_bytes: usize,
     /// Characters kept per log line.
     pub max_log_line_chars: usize,
@@ -164,7 +165,14 @@ impl Default for SandboxPolicy {
                 memories: 8,
                 table_elements: 20_000,
             },
-            wasi: WasiGrants::default(),
+            wasi: WasiGrants {
+                env: Vec::new(),
+                args: Vec::new(),
+                tcp: false,
+                udp: false,
+                ip_name_lookup: false,
+                stdio_bytes: 16 << 10,
+            },
             output: OutputCaps {
                 max_placeholders: 25,
                 max_name_chars: 32,

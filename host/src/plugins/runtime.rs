@@ -313,10 +313,10 @@ impl Runtime {
         network_closed: bool,
     ) -> (Store<State>, [MemoryOutputPipe; 2]) {
         let policy = &self.policy;
-        let stdout = MemoryOutputPipe::new(policy.output.max_log_bytes);
-        let stderr = MemoryOutputPipe::new(policy.output.max_log_bytes);
         // Only what the policy grants (by default nothing); no directory is ever preopened.
         let grants = &policy.wasi;
+        let stdout = MemoryOutputPipe::new(grants.stdio_bytes);
+        let stderr = MemoryOutputPipe::new(grants.stdio_bytes);
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
