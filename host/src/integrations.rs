@@ -275,7 +275,7 @@ impl Integrations {
         }
         for spec in manifest.secrets.iter().filter(|s| s.named) {
             if let Some(value) = secrets.get(&spec.name) {
-                crate::plugins::manifest::named_secrets(value)
+                crate::plugins::egress::secrets::named_secrets(value)
                     .map_err(|problem| format!("`{}` {problem}.", spec.name))?;
             }
         }

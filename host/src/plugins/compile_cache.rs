@@ -11,11 +11,10 @@
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
-
-use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;

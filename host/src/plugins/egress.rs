@@ -19,7 +19,7 @@ pub mod networks;
 pub mod secrets;
 pub mod url;
 
-pub use client::{DestinationError, Egress};
+pub use client::{DestinationError, Egress, FetchFailure, IncomingResponse, OutgoingRequest};
 pub use hosts::AllowedHost;
 pub use networks::is_global;
 pub use secrets::BoundSecret;
@@ -27,47 +27,3 @@ pub use url::UrlRules;
 
 // Every limit lives in the sandbox's policy; egress only reads its part.
 pub use super::policy::EgressPolicy;
-
-/// Why a request was not made, mirroring the WIT `fetch-error`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchFailure {
-    /// A sandbox rule refused it before sending.
-    #[error("denied: {0}")]
-    Denied(String),
-    /// The host resolved to an address plugins may not reach.
-    #[error("destination prohibited: {0}")]
-    DestinationProhibited(String),
-    /// Too slow.
-    #[error("timeout")]
-    Timeout,
-    /// Response too large.
-    #[error("response too large")]
-    TooLarge,
-    /// Network failure.
-    #[error("transport: {0}")]
-    Transport(String),
-}
-
-/// A request as the guest made it.
-#[derive(Debug, Clone)]
-pub struct OutgoingRequest {
-    /// `GET`, `POST`, ...
-    pub method: reqwest::Method,
-    /// The URL as given.
-    pub url: String,
-    /// Guest headers.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Option<Vec<u8>>,
-}
-
-/// A buffered response.
-#[derive(Debug, Clone)]
-pub struct IncomingResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers (lossy UTF-8).
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-}

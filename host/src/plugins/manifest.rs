@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::egress::hosts::{is_identifier, HostPatternError};
 // Where these lived before egress was split by concern; callers outside plugins/ use them here.
-pub use super::egress::hosts::{config_template, AllowedHost};
-pub use super::egress::secrets::named_secrets;
-pub use super::egress::url::url_setting_host;
+pub use super::egress::hosts::{config_template, url_setting_host, AllowedHost};
 
 /// The custom section that holds the manifest (TOML).
 pub const SECTION: &str = "tessera-manifest";

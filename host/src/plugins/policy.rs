@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::config::Settings;
 
-use super::egress::UrlRules;
+use super::egress::url::UrlRules;
 use super::manifest::RequestedLimits;
 
 /// Every limit of the sandbox. Defaults follow DESIGN.md; an operator may tighten them.

@@ -8,7 +8,51 @@ use super::hosts::AllowedHost;
 use super::networks::{allowed_in_test_mode, is_global};
 use super::secrets::{substitute_secrets, BoundSecret};
 use super::url::check_url;
-use super::{EgressPolicy, FetchFailure, IncomingResponse, OutgoingRequest};
+use crate::plugins::policy::EgressPolicy;
+
+/// Why a request was not made, mirroring the WIT `fetch-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchFailure {
+    /// A sandbox rule refused it before sending.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The host resolved to an address plugins may not reach.
+    #[error("destination prohibited: {0}")]
+    DestinationProhibited(String),
+    /// Too slow.
+    #[error("timeout")]
+    Timeout,
+    /// Response too large.
+    #[error("response too large")]
+    TooLarge,
+    /// Network failure.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// A request as the guest made it.
+#[derive(Debug, Clone)]
+pub struct OutgoingRequest {
+    /// `GET`, `POST`, ...
+    pub method: reqwest::Method,
+    /// The URL as given.
+    pub url: String,
+    /// Guest headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Option<Vec<u8>>,
+}
+
+/// A buffered response.
+#[derive(Debug, Clone)]
+pub struct IncomingResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers (lossy UTF-8).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
 
 /// Headers a plugin may not set: they belong to the connection, the host, or a proxy.
 const FORBIDDEN_HEADERS: [&str; 7] = [
@@ -165,7 +209,8 @@ fn request_headers(
                 "header {name} is reserved for a secret the host adds"
             ));
         }
-        let (value, secret) = substitute_secrets(name, value, host, secrets)?;
+        let (value, secret) = substitute_secrets(name, value, host, secrets)
+            .map_err(|e| FetchFailure::Denied(e.to_string()))?;
         let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| FetchFailure::Denied(format!("invalid header name {name:?}")))?;
         let mut value = reqwest::header::HeaderValue::from_str(&value)

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::url::url_setting_host;
+use super::url::{check_url, UrlError, UrlRules};
 
 /// Why an `allowed_hosts` entry is not a host pattern; the message quotes the entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +119,30 @@ impl std::fmt::Display for AllowedHost {
     }
 }
 
+/// Checks a setting that names where a plugin may connect (a `{config.KEY}` host) and returns
+/// its host: a [`UrlRules::PUBLIC`] URL with a public host name, whatever test switches are on
+/// (tests stand in for such hosts with `test_origins`). Whether the name resolves to a public
+/// address is checked separately.
+pub fn url_setting_host(value: &str) -> Result<String, UrlError> {
+    let url = url::Url::parse(value.trim()).map_err(UrlError::NotUrl)?;
+    let host = check_url(&url, UrlRules::PUBLIC)?;
+    const PRIVATE_SUFFIXES: [&str; 6] = [
+        ".localhost",
+        ".local",
+        ".internal",
+        ".lan",
+        ".home.arpa",
+        ".corp",
+    ];
+    if host == "localhost" || PRIVATE_SUFFIXES.iter().any(|s| host.ends_with(s)) {
+        return Err(UrlError::PrivateName(host));
+    }
+    match AllowedHost::parse(&host) {
+        Ok(AllowedHost::Exact(h)) => Ok(h),
+        _ => Err(UrlError::NotHostName(host)),
+    }
+}
+
 /// A config key: a lowercase letter, then lowercase letters, digits, `-` or `_`.
 pub(crate) fn is_identifier(s: &str, max: usize) -> bool {
     !s.is_empty()
@@ -150,6 +174,35 @@ mod tests {
             "a..b",
         ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn url_settings_must_be_public_https_hosts() {
+        assert_eq!(
+            url_setting_host("https://api.example.com/hook?x=1").as_deref(),
+            Ok("api.example.com")
+        );
+        assert_eq!(
+            url_setting_host("https://api.example.com:443/").as_deref(),
+            Ok("api.example.com")
+        );
+        for (bad, expect) in [
+            ("api.example.com/hook", "not a URL"),
+            ("http://api.example.com/", "http://"),
+            ("ftp://api.example.com/", "https://"),
+            ("https://user:pw@api.example.com/", "password"),
+            ("https://api.example.com:8443/", "port"),
+            ("https://10.0.0.1/", "private address"),
+            ("https://[::1]/", "private address"),
+            ("https://169.254.169.254/latest", "private address"),
+            ("https://1.1.1.1/", "host name"),
+            ("https://localhost/", "private address"),
+            ("https://printer.local/", "private address"),
+            ("https://intranet/", "not a public host name"),
+        ] {
+            let err = url_setting_host(bad).expect_err(bad).to_string();
+            assert!(err.contains(expect), "{bad}: {expect:?} not in {err}");
         }
     }
 }

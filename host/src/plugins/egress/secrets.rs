@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use super::hosts::AllowedHost;
-use super::FetchFailure;
 use crate::plugins::manifest::Manifest;
 
 /// A secret as one event may use it: its value, and the one host whose requests carry it.
@@ -31,6 +30,38 @@ impl std::fmt::Debug for BoundSecret {
     }
 }
 
+/// Why a header's `{{secret.NAME}}` reference was refused; the message names the header and
+/// the secret, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRefError {
+    /// `{{secret.` without its closing `}}`.
+    #[error("header {header}: an unterminated {{{{secret.…}}}} reference")]
+    Unterminated {
+        /// The header.
+        header: String,
+    },
+    /// No secret of that name is set for this server.
+    #[error("header {header}: no secret named `{name}` is set")]
+    Unknown {
+        /// The header.
+        header: String,
+        /// The name referenced.
+        name: String,
+    },
+    /// The secret is bound to another host than the request's.
+    #[error("header {header}: secret `{name}` may only be sent to {bound}, not {host}")]
+    OtherHost {
+        /// The header.
+        header: String,
+        /// The secret.
+        name: String,
+        /// Its host.
+        bound: String,
+        /// The request's host.
+        host: String,
+    },
+}
+
 /// Replaces each `{{secret.NAME}}` in a header value by that secret, if the request goes to the
 /// secret's host. Returns the value and whether it now holds a secret.
 pub(super) fn substitute_secrets(
@@ -38,7 +69,7 @@ pub(super) fn substitute_secrets(
     value: &str,
     host: &str,
     secrets: &[BoundSecret],
-) -> Result<(String, bool), FetchFailure> {
+) -> Result<(String, bool), SecretRefError> {
     const OPEN: &str = "{{secret.";
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -47,21 +78,24 @@ pub(super) fn substitute_secrets(
         out.push_str(&rest[..start]);
         let after = &rest[start + OPEN.len()..];
         let Some(end) = after.find("}}") else {
-            return Err(FetchFailure::Denied(format!(
-                "header {header}: an unterminated {{{{secret.…}}}} reference"
-            )));
+            return Err(SecretRefError::Unterminated {
+                header: header.to_owned(),
+            });
         };
         let name = &after[..end];
         let Some(secret) = secrets.iter().find(|s| s.name == name) else {
-            return Err(FetchFailure::Denied(format!(
-                "header {header}: no secret named `{name}` is set"
-            )));
+            return Err(SecretRefError::Unknown {
+                header: header.to_owned(),
+                name: name.to_owned(),
+            });
         };
         if !secret.host.eq_ignore_ascii_case(host) {
-            return Err(FetchFailure::Denied(format!(
-                "header {header}: secret `{name}` may only be sent to {}, not {host}",
-                secret.host
-            )));
+            return Err(SecretRefError::OtherHost {
+                header: header.to_owned(),
+                name: name.to_owned(),
+                bound: secret.host.clone(),
+                host: host.to_owned(),
+            });
         }
         out.push_str(&secret.value);
         used = true;
@@ -215,7 +249,7 @@ mod tests {
             ("{{secret.token", "unterminated"),
         ] {
             match substitute_secrets("Authorization", value, "api.example.com", &secrets) {
-                Err(FetchFailure::Denied(m)) => assert!(m.contains(expect), "{value}: {m}"),
+                Err(e) => assert!(e.to_string().contains(expect), "{value}: {e}"),
                 other => panic!("{value}: {other:?}"),
             }
         }

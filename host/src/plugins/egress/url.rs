@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 
-use super::hosts::AllowedHost;
 use super::networks::is_global;
 
 /// The one port plugins may reach.
@@ -108,62 +107,9 @@ pub fn check_url(url: &url::Url, rules: UrlRules) -> Result<String, UrlError> {
     }
 }
 
-/// Checks a setting that names where a plugin may connect (a `{config.KEY}` host) and returns
-/// its host: a [`UrlRules::PUBLIC`] URL with a public host name, whatever test switches are on
-/// (tests stand in for such hosts with `test_origins`). Whether the name resolves to a public
-/// address is checked separately.
-pub fn url_setting_host(value: &str) -> Result<String, UrlError> {
-    let url = url::Url::parse(value.trim()).map_err(UrlError::NotUrl)?;
-    let host = check_url(&url, UrlRules::PUBLIC)?;
-    const PRIVATE_SUFFIXES: [&str; 6] = [
-        ".localhost",
-        ".local",
-        ".internal",
-        ".lan",
-        ".home.arpa",
-        ".corp",
-    ];
-    if host == "localhost" || PRIVATE_SUFFIXES.iter().any(|s| host.ends_with(s)) {
-        return Err(UrlError::PrivateName(host));
-    }
-    match AllowedHost::parse(&host) {
-        Ok(AllowedHost::Exact(h)) => Ok(h),
-        _ => Err(UrlError::NotHostName(host)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_settings_must_be_public_https_hosts() {
-        assert_eq!(
-            url_setting_host("https://api.example.com/hook?x=1").as_deref(),
-            Ok("api.example.com")
-        );
-        assert_eq!(
-            url_setting_host("https://api.example.com:443/").as_deref(),
-            Ok("api.example.com")
-        );
-        for (bad, expect) in [
-            ("api.example.com/hook", "not a URL"),
-            ("http://api.example.com/", "http://"),
-            ("ftp://api.example.com/", "https://"),
-            ("https://user:pw@api.example.com/", "password"),
-            ("https://api.example.com:8443/", "port"),
-            ("https://10.0.0.1/", "private address"),
-            ("https://[::1]/", "private address"),
-            ("https://169.254.169.254/latest", "private address"),
-            ("https://1.1.1.1/", "host name"),
-            ("https://localhost/", "private address"),
-            ("https://printer.local/", "private address"),
-            ("https://intranet/", "not a public host name"),
-        ] {
-            let err = url_setting_host(bad).expect_err(bad).to_string();
-            assert!(err.contains(expect), "{bad}: {expect:?} not in {err}");
-        }
-    }
 
     #[test]
     fn the_test_rules_relax_only_the_scheme_and_the_port() {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use wasmtime::Trap;
 
-use super::exports::tessera::plugin::handler::{Placeholder as WitPlaceholder, PluginError};
+use super::bindings::exports::tessera::plugin::handler::{
+    Placeholder as WitPlaceholder, PluginError,
+};
 use crate::plugins::manifest::Manifest;
 use crate::plugins::policy::OutputCaps;
 

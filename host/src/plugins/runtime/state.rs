@@ -9,7 +9,7 @@ use wasmtime::{ResourceLimiter, Store, StoreLimits};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::tessera::plugin::{
+use super::bindings::tessera::plugin::{
     config as wit_config, http as wit_http, log as wit_log, types as wit_types,
 };
 use crate::plugins::egress::{AllowedHost, BoundSecret, Egress, FetchFailure, OutgoingRequest};
