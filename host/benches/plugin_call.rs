@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tessera::plugins::egress::EgressPolicy;
-use tessera::plugins::runtime::{LoadedPlugin, Runtime, SandboxLimits};
+use tessera::plugins::policy::SandboxPolicy;
+use tessera::plugins::runtime::{LoadedPlugin, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The host name both sides ask for; pinned to loopback on both.
@@ -152,9 +153,9 @@ fn plugin_call(c: &mut Criterion) {
         .resolve(HOST, SocketAddr::new(loopback, 0))
         .build()
         .expect("client");
-    let limits = SandboxLimits {
+    let limits = SandboxPolicy {
         egress: policy,
-        ..SandboxLimits::default()
+        ..SandboxPolicy::default()
     };
     let sandbox = Runtime::new(limits).expect("sandbox");
     let noop = sandbox.load(&plugin("test_noop")).expect("noop");

@@ -61,6 +61,9 @@ pub struct PluginSettings {
     pub upload_max_bytes: u64,
 }
 
+// The sandbox limits here must be `SandboxPolicy::default()`'s: tests run the library default,
+// production runs these, and `policy::tests::the_library_default_is_the_production_default`
+// fails if they part.
 impl Default for PluginSettings {
     fn default() -> Self {
         PluginSettings {

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
-use crate::plugins::egress::EgressPolicy;
 use crate::plugins::manifest::Manifest;
-use crate::plugins::runtime::{LoadedPlugin, PluginFailure, Runtime, SandboxLimits};
+use crate::plugins::policy::SandboxPolicy;
+use crate::plugins::runtime::{LoadedPlugin, PluginFailure, Runtime};
 use crate::secrets::SecretsKey;
 use crate::store::{ConsentAction, ConsentRecord, Delivery, GuildIntegration, Store};
 
@@ -118,61 +118,6 @@ pub fn secrets_context(guild_id: u64, plugin_id: &str) -> String {
     format!("tessera:secrets:guild:{guild_id}:plugin:{plugin_id}")
 }
 
-/// The sandbox limits the settings ask for. DESIGN.md's are the defaults; a loosened one is
-/// logged, never applied silently.
-pub fn sandbox_limits(settings: &Settings) -> SandboxLimits {
-    let defaults = SandboxLimits::default();
-    let p = &settings.plugins;
-    let limits = SandboxLimits {
-        max_memory: (p.max_memory_mib as usize) << 20,
-        default_memory: defaults
-            .default_memory
-            .min((p.max_memory_mib as usize) << 20),
-        max_cpu: Duration::from_millis(u64::from(p.max_cpu_ms)),
-        default_cpu: defaults
-            .default_cpu
-            .min(Duration::from_millis(u64::from(p.max_cpu_ms))),
-        event_timeout: Duration::from_millis(u64::from(p.event_timeout_ms)),
-        egress: EgressPolicy {
-            allow_loopback_for_tests: p.allow_loopback_for_tests,
-            static_hosts: if p.allow_loopback_for_tests {
-                p.test_resolve.clone()
-            } else {
-                HashMap::new()
-            },
-            test_origins: if p.allow_loopback_for_tests {
-                p.test_origins.clone()
-            } else {
-                HashMap::new()
-            },
-            ..defaults.egress.clone()
-        },
-        ..defaults.clone()
-    };
-    for (what, loosened) in [
-        (
-            "plugins.max_memory_mib",
-            limits.max_memory > defaults.max_memory,
-        ),
-        ("plugins.max_cpu_ms", limits.max_cpu > defaults.max_cpu),
-        (
-            "plugins.event_timeout_ms",
-            limits.event_timeout > defaults.event_timeout,
-        ),
-    ] {
-        if loosened {
-            tracing::warn!(
-                setting = what,
-                "the plugin sandbox is LOOSENED beyond Tessera's defaults by this setting"
-            );
-        }
-    }
-    if p.allow_loopback_for_tests {
-        tracing::warn!("plugins.allow_loopback_for_tests is on: plugins may reach loopback over plain http. Never use this outside tests.");
-    }
-    limits
-}
-
 /// Compares two `x.y.z` versions numerically (pre-release and build parts ignored).
 fn version_key(version: &str) -> (u64, u64, u64) {
     let core = version.split(['-', '+']).next().unwrap_or_default();
@@ -200,8 +145,9 @@ impl Integrations {
     /// The runtime, the first-party plugins and the operator's installed ones. A plugin that
     /// no longer loads is left out with an error in the log; the bot still starts.
     pub async fn load(settings: &Settings, store: &Store) -> anyhow::Result<Integrations> {
-        let runtime = Runtime::new(sandbox_limits(settings))?
+        let runtime = Runtime::new(SandboxPolicy::from_settings(settings))?
             .with_compile_cache(settings.data_dir.join("compile-cache"));
+        let event_timeout = runtime.policy().event_timeout;
         let mut integrations = Integrations {
             runtime,
             plugins: BTreeMap::new(),
@@ -213,7 +159,7 @@ impl Integrations {
                 SecretsKey::parse(key.expose_secret()).ok()
             }),
             disable_after: settings.plugins.disable_after_failures.max(1),
-            event_timeout: Duration::from_millis(u64::from(settings.plugins.event_timeout_ms)),
+            event_timeout,
         };
         for embedded in crate::plugins::embedded::first_party() {
             match integrations.runtime.load(embedded.bytes) {
@@ -329,7 +275,7 @@ impl Integrations {
         }
         for spec in manifest.secrets.iter().filter(|s| s.named) {
             if let Some(value) = secrets.get(&spec.name) {
-                crate::plugins::manifest::named_secrets(value)
+                crate::plugins::egress::secrets::named_secrets(value)
                     .map_err(|problem| format!("`{}` {problem}.", spec.name))?;
             }
         }
@@ -337,6 +283,7 @@ impl Integrations {
         self.runtime
             .validate_config(&available.plugin, config, secrets.clone())
             .await
+            .map_err(|rejected| rejected.to_string())
     }
 
     /// The settings a plugin sees: the server's, plus the server's ID if the manifest asks.
@@ -467,7 +414,7 @@ impl Integrations {
                     for line in &outcome.log {
                         tracing::debug!(plugin = %order[index].manifest().id, line, "plugin log");
                     }
-                    results[index] = Some(outcome.result);
+                    results[index] = Some(outcome.result.map_err(PluginFailure::from));
                 }
                 Ok(Some(Err(err))) => {
                     tracing::error!(error = %err, "a plugin task failed");

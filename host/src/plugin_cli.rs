@@ -8,7 +8,8 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::plugins::component::{inspect, pack, WIT_PACKAGE, WIT_VERSION};
-use crate::plugins::runtime::{LoadError, Runtime, SandboxLimits};
+use crate::plugins::policy::SandboxPolicy;
+use crate::plugins::runtime::{LoadError, Runtime};
 
 /// Plugin subcommands.
 #[derive(Debug, Subcommand)]
@@ -85,7 +86,7 @@ pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCod
         Ok(b) => b,
         Err(code) => return code,
     };
-    let sandbox = match Runtime::new(crate::integrations::sandbox_limits(settings)) {
+    let sandbox = match Runtime::new(SandboxPolicy::from_settings(settings)) {
         // The bot's cache: it will not compile this file again at start.
         Ok(s) => s.with_compile_cache(settings.data_dir.join("compile-cache")),
         Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
@@ -239,7 +240,7 @@ pub fn run(command: PluginCommand) -> ExitCode {
                 Err(e) => return unusable(format!("cannot start the async runtime: {e}")),
             };
             runtime.block_on(async move {
-                let sandbox = match Runtime::new(SandboxLimits::default()) {
+                let sandbox = match Runtime::new(SandboxPolicy::default()) {
                     Ok(s) => s,
                     Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
                 };
@@ -257,7 +258,7 @@ pub fn run(command: PluginCommand) -> ExitCode {
                     .await
                 {
                     let body = json!({"plugin": m.id, "version": m.version,
-                        "error": {"kind": "settings", "message": problem}});
+                        "error": {"kind": "settings", "message": problem.to_string()}});
                     println!("{body}");
                     return ExitCode::from(1);
                 }
@@ -275,9 +276,10 @@ pub fn run(command: PluginCommand) -> ExitCode {
                             ExitCode::SUCCESS,
                         )
                     }
-                    Err(failure) => (
+                    // The object names the plugin and version already; the message need not.
+                    Err(err) => (
                         json!({"plugin": m.id, "version": m.version,
-                               "error": {"kind": failure.kind(), "message": failure.to_string()}}),
+                               "error": {"kind": err.failure.kind(), "message": err.failure.to_string()}}),
                         ExitCode::from(1),
                     ),
                 };

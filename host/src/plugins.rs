@@ -5,11 +5,14 @@
 //! - [`embedded`] — the first-party plugins, built from `plugins/` and shipped in the binary.
 //! - [`egress`] — host-mediated HTTPS under the sandbox's rules.
 //! - [`compile_cache`] — compiled plugins cached on disk, keyed by content and engine.
-//! - [`runtime`] — the engine, limits and per-event stores that run plugins.
+//! - [`policy`] — every limit and grant of the sandbox in one value, and its one mapping from
+//!   the operator's settings.
+//! - [`runtime`] — the engine and per-event stores that run plugins under that policy.
 
 pub mod compile_cache;
 pub mod component;
 pub mod egress;
 pub mod embedded;
 pub mod manifest;
+pub mod policy;
 pub mod runtime;

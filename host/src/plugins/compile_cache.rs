@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -84,20 +85,21 @@ impl CompileCache {
             },
             Ok(None) => false,
             Err(e) => {
-                warn_unusable(&path, &e.to_string());
+                warn_unusable(&path, &format!("{e:#}"));
                 true
             }
         };
         let compiled = Component::new(engine, component)?;
         let stored = compiled
             .serialize()
-            .map_err(|e| io::Error::other(format!("{e:#}")))
+            .map_err(anyhow::Error::from)
+            .context("serializing the compiled plugin")
             .and_then(|artifact| self.store(&path, &artifact));
         let outcome = match stored {
             Err(e) => {
                 tracing::warn!(
                     path = %path.display(),
-                    error = %e,
+                    error = format!("{e:#}"),
                     "cannot store the compiled plugin in the compile cache; it will be compiled again next time"
                 );
                 CacheOutcome::Unavailable
@@ -111,8 +113,9 @@ impl CompileCache {
     /// Writes the entry atomically: a temporary file in the same directory, then a rename, so a
     /// reader sees the old entry, no entry, or the whole new one. Not synced: after a crash a
     /// partly written entry fails its digest and is compiled again.
-    fn store(&self, path: &Path, artifact: &[u8]) -> io::Result<()> {
-        create_private_dir(&self.dir)?;
+    fn store(&self, path: &Path, artifact: &[u8]) -> anyhow::Result<()> {
+        create_private_dir(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = path
             .file_name()
@@ -127,12 +130,15 @@ impl CompileCache {
             let mut file = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .open(&temp)?;
-            file.write_all(MAGIC)?;
-            file.write_all(&Sha256::digest(artifact))?;
-            file.write_all(artifact)?;
+                .open(&temp)
+                .with_context(|| format!("creating {}", temp.display()))?;
+            file.write_all(MAGIC)
+                .and_then(|()| file.write_all(&Sha256::digest(artifact)))
+                .and_then(|()| file.write_all(artifact))
+                .with_context(|| format!("writing {}", temp.display()))?;
             drop(file);
             fs::rename(&temp, path)
+                .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
         })();
         if written.is_err() {
             let _ = fs::remove_file(&temp);
@@ -147,21 +153,18 @@ struct VerifiedArtifact(Vec<u8>);
 
 /// The artifact in the entry at `path`: `None` if there is no entry, an error if it cannot be
 /// read or fails the checks.
-fn read_entry(path: &Path) -> io::Result<Option<VerifiedArtifact>> {
+fn read_entry(path: &Path) -> anyhow::Result<Option<VerifiedArtifact>> {
     let mut bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
     if bytes.len() < HEADER_LEN || !bytes.starts_with(MAGIC) {
-        return Err(invalid("not a compile cache entry (truncated or foreign)"));
+        anyhow::bail!("not a compile cache entry (truncated or foreign)");
     }
     let artifact = bytes.split_off(HEADER_LEN);
     if Sha256::digest(&artifact)[..] != bytes[MAGIC.len()..] {
-        return Err(invalid(
-            "the compiled code does not match its sha256 (truncated or corrupted)",
-        ));
+        anyhow::bail!("the compiled code does not match its sha256 (truncated or corrupted)");
     }
     Ok(Some(VerifiedArtifact(artifact)))
 }

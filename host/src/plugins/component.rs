@@ -145,8 +145,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
         1 => sections.remove(0),
         _ => return Err(InspectError::ManyManifests),
     };
-    let text =
-        String::from_utf8(manifest).map_err(|_| ManifestError("is not UTF-8 text".to_owned()))?;
+    let text = String::from_utf8(manifest).map_err(|_| ManifestError::NotUtf8)?;
     let manifest = Manifest::parse(&text)?;
     let (imports, exports) = imports_exports(bytes)?;
     if let Some(bad) = imports.iter().find(|i| !import_allowed(i)) {

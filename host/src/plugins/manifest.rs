@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::egress::hosts::{is_identifier, HostPatternError};
+// Where these lived before egress was split by concern; callers outside plugins/ use them here.
+pub use super::egress::hosts::{config_template, url_setting_host, AllowedHost};
+
 /// The custom section that holds the manifest (TOML).
 pub const SECTION: &str = "tessera-manifest";
 
@@ -105,216 +109,19 @@ pub struct RequestedLimits {
 
 /// Why a manifest is unusable; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("manifest: {0}")]
-pub struct ManifestError(pub String);
-
-/// A host a plugin may call: `api.example.com`, `*.example.com` (any subdomain, not the apex),
-/// or `{config.KEY}`: the host of the https URL a server's admins saved as setting `KEY`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowedHost {
-    /// Exactly this name.
-    Exact(String),
-    /// Any name ending in `.` + this suffix.
-    Subdomains(String),
-    /// The host of the URL in this config key; matches nothing until [`AllowedHost::resolve`]d.
-    FromConfig(String),
-}
-
-/// The config key a `{config.KEY}` template names, if `entry` is one.
-pub fn config_template(entry: &str) -> Option<&str> {
-    entry
-        .strip_prefix("{config.")
-        .and_then(|rest| rest.strip_suffix('}'))
-}
-
-impl AllowedHost {
-    /// Parses one entry of `allowed_hosts`.
-    pub fn parse(entry: &str) -> Result<AllowedHost, ManifestError> {
-        let bad = |why: &str| ManifestError(format!("allowed_hosts: `{entry}` {why}"));
-        if let Some(key) = config_template(entry) {
-            if !is_identifier(key, 64) {
-                return Err(bad("must name a config key, as in {config.url}"));
-            }
-            return Ok(AllowedHost::FromConfig(key.to_owned()));
-        }
-        let (wild, name) = match entry.strip_prefix("*.") {
-            Some(rest) => (true, rest),
-            None => (false, entry),
-        };
-        if name.is_empty() || name.len() > 253 {
-            return Err(bad("is not a host name"));
-        }
-        if name.contains("://") || name.contains('/') || name.contains(':') || name.contains('@') {
-            return Err(bad("must be a bare host name (no scheme, port or path); https and port 443 are implied"));
-        }
-        if name.contains('*') {
-            return Err(bad("may use `*` only as a leading `*.`"));
-        }
-        let labels: Vec<&str> = name.split('.').collect();
-        if labels.len() < 2 {
-            return Err(bad("must have at least two labels (e.g. api.example.com)"));
-        }
-        for label in &labels {
-            let ok = !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-');
-            if !ok {
-                return Err(bad("has an invalid label"));
-            }
-        }
-        if labels.iter().all(|l| l.chars().all(|c| c.is_ascii_digit())) {
-            return Err(bad("is an IP address; plugins may only name hosts"));
-        }
-        let name = name.to_ascii_lowercase();
-        Ok(if wild {
-            AllowedHost::Subdomains(name)
-        } else {
-            AllowedHost::Exact(name)
-        })
-    }
-
-    /// Whether `host` (already lowercase, no port) is allowed by this entry.
-    pub fn matches(&self, host: &str) -> bool {
-        match self {
-            AllowedHost::Exact(name) => host == name,
-            AllowedHost::Subdomains(suffix) => host
-                .strip_suffix(suffix.as_str())
-                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
-            AllowedHost::FromConfig(_) => false,
-        }
-    }
-
-    /// This entry for one server: a `{config.KEY}` becomes the host of the URL in that setting
-    /// (`None` if it is unset or not a usable URL; it was validated when saved).
-    pub fn resolve(
-        &self,
-        config: &std::collections::HashMap<String, String>,
-    ) -> Option<AllowedHost> {
-        match self {
-            AllowedHost::FromConfig(key) => config
-                .get(key)
-                .and_then(|url| url_setting_host(url).ok())
-                .map(AllowedHost::Exact),
-            other => Some(other.clone()),
-        }
-    }
-}
-
-/// Checks a setting that names where a plugin may connect (a `{config.KEY}` host) and returns
-/// its host: an `https://` URL on port 443, with a public host name. The message is for the
-/// admin who typed it. Whether the name resolves to a public address is checked separately.
-pub fn url_setting_host(value: &str) -> Result<String, String> {
-    let value = value.trim();
-    let url = url::Url::parse(value)
-        .map_err(|e| format!("is not a URL ({e}); write it like https://example.com/path"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" => {
-            return Err(
-                "uses http://, which is not encrypted; only https:// URLs are allowed".into(),
-            )
-        }
-        other => return Err(format!("must be an https:// URL (not {other}:)")),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not contain a user name or password; put credentials in a secret header instead"
-                .into(),
-        );
-    }
-    if url.port().is_some_and(|p| p != 443) {
-        return Err("must use the standard https port (443); other ports are not allowed".into());
-    }
-    let host = match url.host() {
-        Some(url::Host::Domain(d)) => d.trim_end_matches('.').to_ascii_lowercase(),
-        Some(url::Host::Ipv4(ip)) => return Err(ip_message(std::net::IpAddr::V4(ip))),
-        Some(url::Host::Ipv6(ip)) => return Err(ip_message(std::net::IpAddr::V6(ip))),
-        None => return Err("has no host".into()),
-    };
-    let private_suffix = [
-        ".localhost",
-        ".local",
-        ".internal",
-        ".lan",
-        ".home.arpa",
-        ".corp",
-    ]
-    .iter()
-    .any(|s| host.ends_with(s));
-    if host == "localhost" || private_suffix {
-        return Err(format!(
-            "points at {host}, a private address; integrations may only reach public hosts"
-        ));
-    }
-    match AllowedHost::parse(&host) {
-        Ok(AllowedHost::Exact(h)) => Ok(h),
-        _ => Err(format!(
-            "has `{host}`, which is not a public host name (like api.example.com)"
-        )),
-    }
-}
-
-/// The entries of a `named` secret: `NAME = value` lines (blank lines skipped). The message
-/// names the line, never the value.
-pub fn named_secrets(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let Some((name, value)) = line.split_once('=') else {
-            return Err(format!("line {}: write it as NAME = value", i + 1));
-        };
-        let (name, value) = (name.trim(), value.trim());
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid {
-            return Err(format!(
-                "line {}: the name must be 1-64 letters, digits, `_` or `-`",
-                i + 1
-            ));
-        }
-        if value.is_empty() {
-            return Err(format!("line {}: `{name}` has no value", i + 1));
-        }
-        if out.iter().any(|(n, _)| n == name) {
-            return Err(format!("line {}: `{name}` is set twice", i + 1));
-        }
-        out.push((name.to_owned(), value.to_owned()));
-    }
-    Ok(out)
-}
-
-fn ip_message(ip: std::net::IpAddr) -> String {
-    if super::egress::is_global(ip) {
-        format!("uses the IP address {ip}; use the service's host name instead")
-    } else {
-        format!("points at {ip}, a private address; integrations may only reach public hosts")
-    }
-}
-
-impl std::fmt::Display for AllowedHost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AllowedHost::Exact(name) => f.write_str(name),
-            AllowedHost::Subdomains(suffix) => write!(f, "*.{suffix}"),
-            AllowedHost::FromConfig(key) => write!(f, "{{config.{key}}}"),
-        }
-    }
-}
-
-fn is_identifier(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+pub enum ManifestError {
+    /// The section is not UTF-8.
+    #[error("manifest: is not UTF-8 text")]
+    NotUtf8,
+    /// Not TOML, or not the manifest's fields (toml's message names the field).
+    #[error("manifest: {0}")]
+    Toml(String),
+    /// An `allowed_hosts` entry (or a secret's host) is not a host pattern.
+    #[error("manifest: {0}")]
+    Host(#[from] HostPatternError),
+    /// A field breaks its rule.
+    #[error("manifest: {0}")]
+    Invalid(String),
 }
 
 fn is_semver(s: &str) -> bool {
@@ -332,13 +139,13 @@ impl Manifest {
     /// Parses and validates a manifest from TOML.
     pub fn parse(toml_text: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest =
-            toml::from_str(toml_text).map_err(|e| ManifestError(e.message().to_owned()))?;
+            toml::from_str(toml_text).map_err(|e| ManifestError::Toml(e.message().to_owned()))?;
         manifest.validate()?;
         Ok(manifest)
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
-        let fail = |m: String| Err(ManifestError(m));
+        let fail = |m: String| Err(ManifestError::Invalid(m));
         if !is_identifier(&self.id, 32) || self.id.contains('_') {
             return fail(format!(
                 "id `{}` must be 1-32 lowercase letters, digits or `-`, starting with a letter",
@@ -456,7 +263,7 @@ impl Manifest {
     pub fn hosts(&self) -> Result<Vec<AllowedHost>, ManifestError> {
         self.allowed_hosts
             .iter()
-            .map(|h| AllowedHost::parse(h))
+            .map(|h| AllowedHost::parse(h).map_err(ManifestError::from))
             .collect()
     }
 }
@@ -547,28 +354,7 @@ header = "Authorization"
         Manifest::parse(&text).expect("five settings fit");
         text.push_str(&key(99));
         let err = Manifest::parse(&text).expect_err("six do not");
-        assert!(err.0.contains("at most 5"), "{err:?}");
-    }
-
-    #[test]
-    fn host_patterns_match_as_documented() {
-        let exact = AllowedHost::parse("api.example.com").expect("valid");
-        assert!(exact.matches("api.example.com"));
-        assert!(!exact.matches("evil.api.example.com"));
-        let wild = AllowedHost::parse("*.example.com").expect("valid");
-        assert!(wild.matches("a.example.com") && wild.matches("a.b.example.com"));
-        assert!(!wild.matches("example.com"));
-        assert!(!wild.matches("badexample.com"));
-        for bad in [
-            "*",
-            "*.com.",
-            "ex*ample.com",
-            "example.com:443",
-            "localhost",
-            "a..b",
-        ] {
-            assert!(AllowedHost::parse(bad).is_err(), "{bad}");
-        }
+        assert!(err.to_string().contains("at most 5"), "{err:?}");
     }
 
     const WEBHOOK: &str = r#"
@@ -635,56 +421,7 @@ named = true
             ),
         ] {
             let err = Manifest::parse(&WEBHOOK.replacen(from, to, 1)).expect_err(expect);
-            assert!(err.0.contains(expect), "{expect}: {err}");
-        }
-    }
-
-    #[test]
-    fn url_settings_must_be_public_https_hosts() {
-        assert_eq!(
-            url_setting_host("https://api.example.com/hook?x=1").as_deref(),
-            Ok("api.example.com")
-        );
-        assert_eq!(
-            url_setting_host("https://api.example.com:443/").as_deref(),
-            Ok("api.example.com")
-        );
-        for (bad, expect) in [
-            ("api.example.com/hook", "not a URL"),
-            ("http://api.example.com/", "http://"),
-            ("ftp://api.example.com/", "https://"),
-            ("https://user:pw@api.example.com/", "password"),
-            ("https://api.example.com:8443/", "port"),
-            ("https://10.0.0.1/", "private address"),
-            ("https://[::1]/", "private address"),
-            ("https://169.254.169.254/latest", "private address"),
-            ("https://1.1.1.1/", "host name"),
-            ("https://localhost/", "private address"),
-            ("https://printer.local/", "private address"),
-            ("https://intranet/", "not a public host name"),
-        ] {
-            let err = url_setting_host(bad).expect_err(bad);
-            assert!(err.contains(expect), "{bad}: {expect:?} not in {err}");
-        }
-    }
-
-    #[test]
-    fn named_secrets_are_name_value_lines() {
-        assert_eq!(
-            named_secrets("token = abc=def\n\n  other=x  ").expect("valid"),
-            [
-                ("token".to_owned(), "abc=def".to_owned()),
-                ("other".to_owned(), "x".to_owned())
-            ]
-        );
-        for (bad, expect) in [
-            ("token", "line 1: write it as NAME = value"),
-            ("a = 1\nb c = 2", "line 2"),
-            ("a =", "has no value"),
-            ("a = 1\na = 2", "set twice"),
-        ] {
-            let err = named_secrets(bad).expect_err(bad);
-            assert!(err.contains(expect), "{bad}: {err}");
+            assert!(err.to_string().contains(expect), "{expect}: {err}");
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use tessera::plugins::compile_cache::CacheOutcome;
 use tessera::plugins::embedded::find;
-use tessera::plugins::runtime::{LoadedPlugin, Runtime, SandboxLimits};
+use tessera::plugins::policy::SandboxPolicy;
+use tessera::plugins::runtime::{LoadedPlugin, Runtime};
 
 use crate::plugin_files::plugin;
 
@@ -21,7 +22,7 @@ fn example() -> &'static [u8] {
 }
 
 fn cached_runtime(dir: &Path) -> Runtime {
-    Runtime::new(SandboxLimits::default())
+    Runtime::new(SandboxPolicy::default())
         .expect("a runtime")
         .with_compile_cache(dir.to_owned())
 }
@@ -107,7 +108,7 @@ fn different_files_get_different_entries() {
 
 #[test]
 fn without_a_compile_cache_nothing_is_stored() {
-    let runtime = Runtime::new(SandboxLimits::default()).expect("a runtime");
+    let runtime = Runtime::new(SandboxPolicy::default()).expect("a runtime");
     assert_eq!(
         runtime.load(example()).expect("loads").cache,
         CacheOutcome::Disabled
@@ -131,7 +132,7 @@ fn print_cold_compile_and_cache_hit_times_of_the_example_plugin() {
         samples[samples.len() / 2]
     }
     let dir = tempfile::tempdir().expect("a temp dir");
-    let uncached = Runtime::new(SandboxLimits::default()).expect("a runtime");
+    let uncached = Runtime::new(SandboxPolicy::default()).expect("a runtime");
     let cached = cached_runtime(dir.path());
     cached.load(example()).expect("fills the cache");
     let time = |runtime: &Runtime, expected: CacheOutcome| {

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use tessera::plugins::component::inspect;
 use tessera::plugins::embedded::{find, first_party};
-use tessera::plugins::runtime::{Runtime, SandboxLimits};
+use tessera::plugins::policy::SandboxPolicy;
+use tessera::plugins::runtime::Runtime;
 
 const USER: u64 = 123_456_789_012_345_678;
 
@@ -39,7 +40,7 @@ fn testing_plugins() -> Vec<(String, String)> {
 
 #[test]
 fn every_embedded_plugin_passes_inspect_and_loads() {
-    let runtime = Runtime::new(SandboxLimits::default()).expect("a runtime");
+    let runtime = Runtime::new(SandboxPolicy::default()).expect("a runtime");
     assert!(
         !first_party().is_empty(),
         "no first-party plugin is embedded"
@@ -57,7 +58,7 @@ fn every_embedded_plugin_passes_inspect_and_loads() {
 #[tokio::test]
 async fn the_embedded_example_plugin_runs() {
     let example = find("example").expect("the example plugin is embedded");
-    let runtime = Runtime::new(SandboxLimits::default()).expect("a runtime");
+    let runtime = Runtime::new(SandboxPolicy::default()).expect("a runtime");
     let loaded = runtime.load(example.bytes).expect("loads");
     assert_eq!(loaded.inspection.manifest.id, "example");
     let outcome = runtime

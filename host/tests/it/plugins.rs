@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use tessera::plugins::component::{inspect, InspectError};
 use tessera::plugins::egress::EgressPolicy;
-use tessera::plugins::runtime::{PluginFailure, Runtime, SandboxLimits};
+use tessera::plugins::policy::{CpuPolicy, OutputCaps, SandboxPolicy};
+use tessera::plugins::runtime::{PluginFailure, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::plugin_files::plugin;
@@ -14,7 +16,7 @@ use crate::plugin_files::plugin;
 const USER: u64 = 123_456_789_012_345_678;
 
 fn runtime() -> Runtime {
-    Runtime::new(SandboxLimits::default()).expect("a runtime")
+    Runtime::new(SandboxPolicy::default()).expect("a runtime")
 }
 
 fn config(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -78,10 +80,75 @@ async fn hostile_plugins_fail_alone_and_are_classified() {
     ];
     for (name, cfg, expected) in cases {
         let outcome = run(&rt, name, cfg).await;
-        let failure = outcome.result.expect_err(name);
-        assert!(expected(&failure), "{name}: {failure:?}");
+        let err = outcome.result.expect_err(name);
+        assert!(expected(&err.failure), "{name}: {err:?}");
         still_serving(&rt).await;
     }
+}
+
+#[tokio::test]
+async fn a_guest_failure_names_the_plugin_and_its_version() {
+    let rt = runtime();
+    let loaded = rt.load(&plugin("test_panic")).expect("loads");
+    let manifest = &loaded.inspection.manifest;
+    let (id, version) = (manifest.id.clone(), manifest.version.clone());
+    let err = rt
+        .on_ticket_opened(&loaded, USER, HashMap::new(), HashMap::new())
+        .await
+        .result
+        .expect_err("test_panic traps");
+    assert!(matches!(err.failure, PluginFailure::Trap(_)), "{err:?}");
+    assert_eq!(
+        (err.plugin.id.as_str(), err.plugin.version.as_str()),
+        (id.as_str(), version.as_str())
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!("{id}@{version}")),
+        "the error names test-panic and its version: {shown}"
+    );
+}
+
+#[tokio::test]
+async fn the_runtime_takes_its_limits_from_the_policy() {
+    let defaults = SandboxPolicy::default();
+    let tight = Runtime::new(SandboxPolicy {
+        cpu: CpuPolicy {
+            default: Duration::from_millis(100),
+            ..defaults.cpu.clone()
+        },
+        output: OutputCaps {
+            max_placeholders: 2,
+            ..defaults.output.clone()
+        },
+        ..defaults
+    })
+    .expect("a runtime");
+    let three = [
+        ("count", "3"),
+        ("name_len", "8"),
+        ("value_len", "1"),
+        ("log_lines", "0"),
+    ];
+    let placeholders = run(&runtime(), "test_flood", &three).await.result;
+    assert_eq!(placeholders.expect("3 fit the default 25").len(), 3);
+    let err = run(&tight, "test_flood", &three)
+        .await
+        .result
+        .expect_err("3 do not fit 2");
+    assert!(matches!(err.failure, PluginFailure::Output(_)), "{err:?}");
+
+    let looping = tight.load(&plugin("test_loop")).expect("loads");
+    assert_eq!(looping.granted.cpu, Duration::from_millis(100));
+    let err = tight
+        .on_ticket_opened(&looping, USER, HashMap::new(), HashMap::new())
+        .await
+        .result
+        .expect_err("the loop never ends");
+    assert_eq!(
+        err.failure,
+        PluginFailure::CpuLimit(Duration::from_millis(100))
+    );
 }
 
 #[tokio::test]
@@ -98,13 +165,13 @@ async fn oversized_output_and_log_floods_are_capped() {
     )
     .await;
     assert!(
-        matches!(outcome.result, Err(PluginFailure::Output(_))),
+        matches!(&outcome.result, Err(e) if matches!(e.failure, PluginFailure::Output(_))),
         "{:?}",
         outcome.result
     );
     let logged: usize = outcome.log.iter().map(String::len).sum();
     assert!(
-        logged <= rt.limits().max_log_bytes + 200,
+        logged <= rt.policy().output.max_log_bytes + 200,
         "log capped: {logged} bytes"
     );
     let outcome = run(
@@ -119,7 +186,7 @@ async fn oversized_output_and_log_floods_are_capped() {
     )
     .await;
     assert!(
-        matches!(outcome.result, Err(PluginFailure::Output(_))),
+        matches!(&outcome.result, Err(e) if matches!(e.failure, PluginFailure::Output(_))),
         "long names refused"
     );
 }
@@ -221,8 +288,8 @@ pub async fn serve(
     (port, seen)
 }
 
-fn policy(test_mode: bool, hosts: &[(&str, &str)]) -> SandboxLimits {
-    SandboxLimits {
+fn policy(test_mode: bool, hosts: &[(&str, &str)]) -> SandboxPolicy {
+    SandboxPolicy {
         egress: EgressPolicy {
             allow_loopback_for_tests: test_mode,
             static_hosts: hosts
@@ -233,7 +300,7 @@ fn policy(test_mode: bool, hosts: &[(&str, &str)]) -> SandboxLimits {
         },
         // Longer than the egress timeout, so a slow server shows up as the fetch's own timeout.
         event_timeout: std::time::Duration::from_secs(6),
-        ..SandboxLimits::default()
+        ..SandboxPolicy::default()
     }
 }
 

@@ -333,7 +333,7 @@ async fn enable_prompt(bot: &Bot, guild_id: u64, available: &Available) -> anyho
     }
     let row = bot.store.guild_integration(guild_id, &m.id).await?;
     let granted = &available.plugin.granted;
-    let limits = bot.integrations.runtime().limits();
+    let limits = bot.integrations.runtime().policy();
     let mut settings = Vec::new();
     for c in &m.config {
         settings.push(format!(

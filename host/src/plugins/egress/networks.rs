@@ -1,0 +1,105 @@
+//! Which addresses a plugin may reach: globally routable unicast only, checked on the
+//! resolved address at connect time (a host name proves nothing about where it points).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Whether `ip` is a globally routable unicast address a plugin may reach.
+pub fn is_global(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_global_v4(v4),
+        IpAddr::V6(v6) => is_global_v6(v6),
+    }
+}
+
+fn is_global_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // includes 169.254.169.254, the cloud metadata address
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_global_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    // Forms that embed or translate to IPv4 are refused outright: IPv4-mapped and -compatible,
+    // NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32).
+    let embeds_v4 = (s[0..5] == [0, 0, 0, 0, 0] && (s[5] == 0xffff || s[5] == 0))
+        || (s[0] == 0x64 && s[1] == 0xff9b)
+        || s[0] == 0x2002
+        || (s[0] == 0x2001 && s[1] == 0);
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || embeds_v4
+        || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+        || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+}
+
+/// Loopback: the only addresses the test-only switch adds to the global ones.
+pub(super) fn allowed_in_test_mode(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_global_addresses_are_refused() {
+        for bad in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:169.254.169.254",
+            "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "2001::1",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = bad.parse().expect(bad);
+            assert!(!is_global(ip), "{bad} must be refused");
+        }
+        for good in ["1.1.1.1", "162.159.128.233", "2606:4700::6810:84e5"] {
+            let ip: IpAddr = good.parse().expect(good);
+            assert!(is_global(ip), "{good} is global");
+        }
+    }
+
+    #[test]
+    fn test_mode_admits_loopback_only() {
+        assert!(allowed_in_test_mode("127.0.0.1".parse().expect("ip")));
+        assert!(allowed_in_test_mode("::1".parse().expect("ip")));
+        assert!(!allowed_in_test_mode("10.0.0.1".parse().expect("ip")));
+        assert!(!allowed_in_test_mode(
+            "169.254.169.254".parse().expect("ip")
+        ));
+    }
+}

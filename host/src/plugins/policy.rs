@@ -1,0 +1,432 @@
+//! The sandbox's policy: every limit and grant in one value.
+//!
+//! [`SandboxPolicy::default`] is DESIGN.md's table, and it is what production runs:
+//! [`SandboxPolicy::from_settings`] is the only mapping from the operator's configuration, and
+//! a test pins the two together. The runtime, the egress client and the output checks read
+//! their limits from this value and from nowhere else.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::config::Settings;
+
+use super::egress::url::UrlRules;
+use super::manifest::RequestedLimits;
+
+/// Every limit of the sandbox. Defaults follow DESIGN.md; an operator may tighten them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPolicy {
+    /// Guest CPU per event.
+    pub cpu: CpuPolicy,
+    /// Wall-clock limit for a whole event, host calls included; a ticket never waits longer.
+    pub event_timeout: Duration,
+    /// Linear memory per instance.
+    pub memory: MemoryPolicy,
+    /// The pooling allocator's slots, shared by every plugin of the process.
+    pub pool: PoolPolicy,
+    /// What one store (one event of one plugin) may create.
+    pub per_store: StorePolicy,
+    /// What the WASI context grants.
+    pub wasi: WasiGrants,
+    /// Caps on what a plugin hands back: placeholders, messages and logs.
+    pub output: OutputCaps,
+    /// The rules of the only way out: host-mediated HTTPS.
+    pub egress: EgressPolicy,
+}
+
+/// Guest CPU, counted in epoch ticks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuPolicy {
+    /// What a plugin gets unless its manifest asks for more.
+    pub default: Duration,
+    /// The most any manifest can get.
+    pub ceiling: Duration,
+    /// How often the epoch ticks: the budget's unit, and how late a runaway guest is stopped.
+    pub tick: Duration,
+}
+
+/// Linear memory, bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryPolicy {
+    /// What a plugin gets unless its manifest asks for more.
+    pub default: usize,
+    /// The most any manifest can get; also the size of each pooled memory slot.
+    pub ceiling: usize,
+}
+
+/// The pooling allocator's configuration: how many instances of everything the whole process
+/// may hold at once, and how much of a freed slot stays resident for the next event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolPolicy {
+    /// Component instances alive at once (events running concurrently, all plugins together).
+    pub total_component_instances: u32,
+    /// Core instances alive at once.
+    pub total_core_instances: u32,
+    /// Linear memories alive at once.
+    pub total_memories: u32,
+    /// Tables alive at once.
+    pub total_tables: u32,
+    /// Elements per pooled table slot.
+    pub table_elements: usize,
+    /// Dirty bytes of a freed memory slot copied back instead of released (see the runtime).
+    pub linear_memory_keep_resident: usize,
+    /// Dirty bytes of a freed table slot copied back instead of released.
+    pub table_keep_resident: usize,
+    /// The guest's native stack, bytes: deep recursion traps instead of crashing the host.
+    pub max_wasm_stack: usize,
+}
+
+/// What one store may create (the per-component limits of `StoreLimits`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorePolicy {
+    /// Core and component instances.
+    pub instances: usize,
+    /// Tables.
+    pub tables: usize,
+    /// Linear memories.
+    pub memories: usize,
+    /// Elements per table.
+    pub table_elements: usize,
+}
+
+/// What the WASI 0.2 context grants. Every toolchain imports WASI, so it is linked; by default it
+/// grants nothing. There is no field for preopened directories: the sandbox never grants one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasiGrants {
+    /// Environment variables the guest sees.
+    pub env: Vec<(String, String)>,
+    /// Command-line arguments the guest sees.
+    pub args: Vec<String>,
+    /// Whether TCP sockets may be opened.
+    pub tcp: bool,
+    /// Whether UDP sockets may be opened.
+    pub udp: bool,
+    /// Whether names may be looked up (the host's `fetch` resolves for itself).
+    pub ip_name_lookup: bool,
+    /// Bytes of stdout, and of stderr, kept for the plugin's log; the rest is dropped.
+    pub stdio_bytes: usize,
+}
+
+/// Caps on a plugin's output: what reaches the ticket, the admin and the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputCaps {
+    /// Placeholders per event.
+    pub max_placeholders: usize,
+    /// Characters per placeholder name.
+    pub max_name_chars: usize,
+    /// Characters per placeholder value.
+    pub max_value_chars: usize,
+    /// Characters kept of a plugin's own error or settings message.
+    pub max_message_chars: usize,
+    /// Log bytes kept per event from the `log` interface.
+    pub max_log_bytes: usize,
+    /// Characters kept per log line.
+    pub max_log_line_chars: usize,
+    /// Lines kept of stdout and of stderr each.
+    pub max_stdio_lines: usize,
+}
+
+/// What one plugin was granted (shown to admins at enable time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Granted {
+    /// Linear memory, bytes.
+    pub memory: usize,
+    /// Guest CPU per event.
+    pub cpu: Duration,
+}
+
+impl Default for SandboxPolicy {
+    fn default() -> Self {
+        SandboxPolicy {
+            cpu: CpuPolicy {
+                default: Duration::from_millis(500),
+                ceiling: Duration::from_millis(500),
+                tick: Duration::from_millis(10),
+            },
+            event_timeout: Duration::from_secs(3),
+            memory: MemoryPolicy {
+                default: 16 << 20,
+                ceiling: 64 << 20,
+            },
+            pool: PoolPolicy {
+                total_component_instances: 64,
+                total_core_instances: 512,
+                total_memories: 64,
+                total_tables: 256,
+                table_elements: 20_000,
+                linear_memory_keep_resident: 256 << 10,
+                table_keep_resident: 64 << 10,
+                max_wasm_stack: 512 << 10,
+            },
+            per_store: StorePolicy {
+                instances: 64,
+                tables: 64,
+                memories: 8,
+                table_elements: 20_000,
+            },
+            wasi: WasiGrants {
+                env: Vec::new(),
+                args: Vec::new(),
+                tcp: false,
+                udp: false,
+                ip_name_lookup: false,
+                stdio_bytes: 16 << 10,
+            },
+            output: OutputCaps {
+                max_placeholders: 25,
+                max_name_chars: 32,
+                max_value_chars: 1024,
+                max_message_chars: 500,
+                max_log_bytes: 16 << 10,
+                max_log_line_chars: 512,
+                max_stdio_lines: 100,
+            },
+            egress: EgressPolicy::default(),
+        }
+    }
+}
+
+impl SandboxPolicy {
+    /// The policy the operator's settings ask for: the only mapping from configuration. A
+    /// loosened limit is logged as a warning, never applied silently.
+    pub fn from_settings(settings: &Settings) -> SandboxPolicy {
+        let defaults = SandboxPolicy::default();
+        let p = &settings.plugins;
+        let memory_ceiling = (p.max_memory_mib as usize) << 20;
+        let cpu_ceiling = Duration::from_millis(u64::from(p.max_cpu_ms));
+        let tests = p.allow_loopback_for_tests;
+        let policy = SandboxPolicy {
+            cpu: CpuPolicy {
+                default: defaults.cpu.default.min(cpu_ceiling),
+                ceiling: cpu_ceiling,
+                ..defaults.cpu.clone()
+            },
+            event_timeout: Duration::from_millis(u64::from(p.event_timeout_ms)),
+            memory: MemoryPolicy {
+                default: defaults.memory.default.min(memory_ceiling),
+                ceiling: memory_ceiling,
+            },
+            egress: EgressPolicy {
+                allow_loopback_for_tests: tests,
+                // The test-only maps are dropped unless the test-only switch is on, whatever
+                // the settings' own validation said.
+                static_hosts: if tests {
+                    p.test_resolve.clone()
+                } else {
+                    Default::default()
+                },
+                test_origins: if tests {
+                    p.test_origins.clone()
+                } else {
+                    Default::default()
+                },
+                ..defaults.egress.clone()
+            },
+            ..defaults.clone()
+        };
+        for (setting, loosened) in [
+            (
+                "plugins.max_memory_mib",
+                policy.memory.ceiling > defaults.memory.ceiling,
+            ),
+            (
+                "plugins.max_cpu_ms",
+                policy.cpu.ceiling > defaults.cpu.ceiling,
+            ),
+            (
+                "plugins.event_timeout_ms",
+                policy.event_timeout > defaults.event_timeout,
+            ),
+        ] {
+            if loosened {
+                tracing::warn!(
+                    setting,
+                    "the plugin sandbox is LOOSENED beyond Tessera's defaults by this setting"
+                );
+            }
+        }
+        if p.allow_loopback_for_tests {
+            tracing::warn!("plugins.allow_loopback_for_tests is on: plugins may reach loopback over plain http. Never use this outside tests.");
+        }
+        policy
+    }
+
+    /// What a plugin gets: what its manifest asks for (or the default), up to the ceilings.
+    pub fn grant(&self, asked: &RequestedLimits) -> Granted {
+        Granted {
+            memory: asked
+                .memory_mib
+                .map_or(self.memory.default, |m| (m as usize) << 20)
+                .min(self.memory.ceiling),
+            cpu: asked
+                .cpu_ms
+                .map_or(self.cpu.default, |ms| Duration::from_millis(u64::from(ms)))
+                .min(self.cpu.ceiling),
+        }
+    }
+
+    /// A CPU grant in epoch ticks (at least one).
+    pub fn cpu_ticks(&self, cpu: Duration) -> u64 {
+        let tick = self.cpu.tick.as_nanos().max(1);
+        u64::try_from(cpu.as_nanos() / tick)
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+}
+
+/// The egress part of the policy: limits, the URL rules and the test-only switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressPolicy {
+    /// Requests allowed per event.
+    pub max_requests: u32,
+    /// Time to connect.
+    pub connect_timeout: Duration,
+    /// Time for the whole exchange.
+    pub total_timeout: Duration,
+    /// Largest response body, bytes.
+    pub max_response_bytes: usize,
+    /// What a request's URL must be (https on port 443).
+    pub url: UrlRules,
+    /// TEST ONLY: allow plain http and loopback addresses (never private, link-local or
+    /// metadata ones). Off by default; nothing in production turns it on.
+    pub allow_loopback_for_tests: bool,
+    /// TEST ONLY: fixed name resolutions (like curl's `--resolve`), consulted before DNS.
+    pub static_hosts: HashMap<String, IpAddr>,
+    /// TEST ONLY: `https://HOST/...` requests that pass every rule are sent to this loopback
+    /// origin (`http://127.0.0.1:PORT`) instead, so tests can stand in for a real service.
+    pub test_origins: HashMap<String, String>,
+}
+
+impl EgressPolicy {
+    /// The URL rules in force: [`EgressPolicy::url`], relaxed to plain http and any port when
+    /// the test-only switch is on.
+    pub fn url_rules(&self) -> UrlRules {
+        if self.allow_loopback_for_tests {
+            UrlRules::LOOPBACK_TESTS
+        } else {
+            self.url
+        }
+    }
+}
+
+impl Default for EgressPolicy {
+    fn default() -> Self {
+        EgressPolicy {
+            max_requests: 3,
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(3),
+            max_response_bytes: 256 << 10,
+            url: UrlRules::PUBLIC,
+            allow_loopback_for_tests: false,
+            static_hosts: HashMap::new(),
+            test_origins: HashMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures must return its large error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    /// The settings a fresh install runs with: no file, no `TESSERA_*` variables.
+    fn production_settings() -> Settings {
+        let mut settings = None;
+        Jail::expect_with(|jail| {
+            // Whatever the machine running the tests exports, a fresh install has none of it.
+            jail.clear_env();
+            settings = Some(Settings::load(None).expect("the defaults are valid"));
+            Ok(())
+        });
+        settings.expect("the jail ran")
+    }
+
+    #[test]
+    fn the_library_default_is_the_production_default() {
+        assert_eq!(
+            SandboxPolicy::from_settings(&production_settings()),
+            SandboxPolicy::default(),
+            "tests (SandboxPolicy::default) and production (config.rs defaults) must run the same sandbox"
+        );
+    }
+
+    #[test]
+    fn the_default_is_designs_table() {
+        let p = SandboxPolicy::default();
+        assert_eq!(p.cpu.default, Duration::from_millis(500));
+        assert_eq!(p.cpu.ceiling, Duration::from_millis(500));
+        assert_eq!(p.event_timeout, Duration::from_secs(3));
+        assert_eq!((p.memory.default, p.memory.ceiling), (16 << 20, 64 << 20));
+        assert_eq!(
+            (
+                p.output.max_placeholders,
+                p.output.max_name_chars,
+                p.output.max_value_chars
+            ),
+            (25, 32, 1024)
+        );
+        assert_eq!(p.egress.max_requests, 3);
+        assert_eq!(p.egress.connect_timeout, Duration::from_secs(2));
+        assert_eq!(p.egress.total_timeout, Duration::from_secs(3));
+        assert_eq!(p.egress.max_response_bytes, 256 << 10);
+        assert_eq!(p.egress.url, UrlRules::PUBLIC);
+        assert_eq!(p.egress.url.port, Some(443));
+        assert!(!p.egress.url.plain_http);
+        assert!(!p.egress.allow_loopback_for_tests);
+        assert!(p.egress.static_hosts.is_empty() && p.egress.test_origins.is_empty());
+    }
+
+    #[test]
+    fn wasi_grants_nothing_by_default() {
+        let wasi = SandboxPolicy::default().wasi;
+        assert!(wasi.env.is_empty() && wasi.args.is_empty());
+        assert!(!wasi.tcp && !wasi.udp && !wasi.ip_name_lookup);
+    }
+
+    #[test]
+    fn settings_tighten_the_ceilings_and_the_defaults_follow() {
+        let mut settings = production_settings();
+        settings.plugins.max_memory_mib = 8;
+        settings.plugins.max_cpu_ms = 100;
+        settings.plugins.event_timeout_ms = 1000;
+        let p = SandboxPolicy::from_settings(&settings);
+        assert_eq!((p.memory.default, p.memory.ceiling), (8 << 20, 8 << 20));
+        assert_eq!(p.cpu.default, Duration::from_millis(100));
+        assert_eq!(p.event_timeout, Duration::from_secs(1));
+        let asked = RequestedLimits {
+            memory_mib: Some(32),
+            cpu_ms: Some(2000),
+        };
+        assert_eq!(
+            p.grant(&asked),
+            Granted {
+                memory: 8 << 20,
+                cpu: Duration::from_millis(100)
+            }
+        );
+    }
+
+    #[test]
+    fn test_maps_are_dropped_without_the_test_switch() {
+        let mut settings = production_settings();
+        settings
+            .plugins
+            .test_origins
+            .insert("api.example.com".into(), "http://127.0.0.1:9".into());
+        let p = SandboxPolicy::from_settings(&settings);
+        assert!(p.egress.test_origins.is_empty());
+        settings.plugins.allow_loopback_for_tests = true;
+        let p = SandboxPolicy::from_settings(&settings);
+        assert_eq!(p.egress.test_origins.len(), 1);
+    }
+
+    #[test]
+    fn cpu_budgets_are_counted_in_ticks() {
+        let p = SandboxPolicy::default();
+        assert_eq!(p.cpu_ticks(Duration::from_millis(500)), 50);
+        assert_eq!(p.cpu_ticks(Duration::from_millis(1)), 1);
+    }
+}
