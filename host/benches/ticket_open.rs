@@ -3,6 +3,10 @@
 //! moment it dispatched the click to the moment the member's answer arrived.
 //!
 //! Prints p50/p99 latency and concurrent throughput, then runs criterion on both.
+//!
+//! The bot and the emulator run on separate runtimes whose threads are named, so the CPU time
+//! each side spends per open is reported apart (`/proc/self/task/*/schedstat`): on two cores the
+//! emulator's schema validation would otherwise hide what the bot itself costs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +19,8 @@ use tessera::startup::Application;
 use tessera_discord_emulator::{Emulator, GuildSpec, MemberSpec, MANAGE_GUILD};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// The name of the bot's runtime threads (worker and blocking).
+const BOT_THREADS: &str = "tessera-bot";
 /// Opens in flight at once for the throughput figure.
 const BATCH: u64 = 500;
 
@@ -29,7 +35,8 @@ struct World {
 }
 
 impl World {
-    async fn start() -> World {
+    /// Starts the emulator on the current runtime and the bot on `bot`.
+    async fn start(bot: &tokio::runtime::Handle) -> World {
         let dir = tempfile::tempdir().expect("a temp dir");
         let emu = Emulator::start().await.expect("emulator");
         let guild = emu.add_guild(GuildSpec::default());
@@ -54,8 +61,10 @@ impl World {
             log: "error".into(),
             plugins: Default::default(),
         };
-        let app = Application::build(settings).await.expect("the bot builds");
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        bot.spawn(async move {
+            let app = Application::build(settings).await.expect("the bot builds");
+            app.run_until_stopped(std::future::pending()).await
+        });
         while emu.global_commands().is_empty() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -120,48 +129,103 @@ impl World {
     }
 }
 
+/// CPU time used so far by this process's threads, split into (bot, everything else).
+///
+/// The bot's side is its runtime's threads plus the threads it starts itself (SQLite's
+/// connection workers, the plugin epoch ticker); the rest is the emulator and this driver.
+fn cpu_split() -> (Duration, Duration) {
+    let (mut bot, mut other) = (Duration::ZERO, Duration::ZERO);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (bot, other);
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        // The first field of schedstat is the time spent on a CPU, in nanoseconds.
+        let nanos = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        let comm = comm.trim();
+        // `tessera-bot` (the runtime), `tessera-epoch` (the plugin CPU ticker), `sqlx-sqlite-*`.
+        if comm.starts_with("tessera") || comm.starts_with("sqlx-sqlite") {
+            bot += Duration::from_nanos(nanos);
+        } else {
+            other += Duration::from_nanos(nanos);
+        }
+    }
+    (bot, other)
+}
+
+/// Runs `work` (which opens `opens` tickets) and prints the CPU each side spent per open.
+fn cpu_per_open<T>(label: &str, opens: u64, work: impl FnOnce() -> T) -> T {
+    let (bot0, other0) = cpu_split();
+    let out = work();
+    let (bot1, other1) = cpu_split();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / opens as f64;
+    eprintln!(
+        "{label}: CPU per open: bot {:.0} µs, emulator and driver {:.0} µs",
+        per(bot1 - bot0),
+        per(other1 - other0)
+    );
+    out
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx]
 }
 
 fn ticket_open(c: &mut Criterion) {
+    let bot_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(BOT_THREADS)
+        .build()
+        .expect("the bot's runtime");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_name("emulator")
         .build()
-        .expect("a runtime");
-    let world: &'static World = Box::leak(Box::new(rt.block_on(World::start())));
+        .expect("the emulator's runtime");
+    let world: &'static World = Box::leak(Box::new(rt.block_on(World::start(bot_rt.handle()))));
 
     // Summary figures first (criterion reports means, not tail latency).
     rt.block_on(async {
         for _ in 0..50 {
             world.open_one().await; // warm-up
         }
-        let mut lat = Vec::new();
-        for _ in 0..1000 {
-            lat.push(world.open_one().await);
-        }
-        lat.sort();
-        let wall = world.open_batch(BATCH).await;
+    });
+    let mut lat = cpu_per_open("sequential", 1000, || {
+        rt.block_on(async {
+            let mut lat = Vec::new();
+            for _ in 0..1000 {
+                lat.push(world.open_one().await);
+            }
+            lat
+        })
+    });
+    lat.sort();
+    let wall = cpu_per_open("concurrent", BATCH, || rt.block_on(world.open_batch(BATCH)));
+    rt.block_on(async {
         for _ in 0..30 {
             world.open_batch(BATCH).await;
         }
-        // The same burst with thousands more tickets stored: throughput must not decay.
-        let later = world.open_batch(BATCH).await;
-        eprintln!(
-            "after {} more tickets: {BATCH} concurrent opens in {later:?} = {:.0} opens/s",
-            30 * BATCH,
-            BATCH as f64 / later.as_secs_f64()
-        );
-        eprintln!(
-            "ticket open (SQLite, through the emulator): sequential p50 {:?}, p99 {:?}; \
-             {BATCH} concurrent opens in {:?} = {:.0} opens/s",
-            percentile(&lat, 0.50),
-            percentile(&lat, 0.99),
-            wall,
-            BATCH as f64 / wall.as_secs_f64()
-        );
     });
+    // The same burst with thousands more tickets stored: throughput must not decay.
+    let later = rt.block_on(world.open_batch(BATCH));
+    eprintln!(
+        "after {} more tickets: {BATCH} concurrent opens in {later:?} = {:.0} opens/s",
+        30 * BATCH,
+        BATCH as f64 / later.as_secs_f64()
+    );
+    eprintln!(
+        "ticket open (SQLite, through the emulator): sequential p50 {:?}, p99 {:?}; \
+         {BATCH} concurrent opens in {:?} = {:.0} opens/s",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        wall,
+        BATCH as f64 / wall.as_secs_f64()
+    );
 
     let mut group = c.benchmark_group("ticket_open");
     group
