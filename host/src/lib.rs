@@ -14,7 +14,8 @@
 //! - [`cache`] — bounded, short-lived caches of fetched Discord objects.
 //! - [`bot`] — the state shared by handlers.
 //! - [`plugin_cli`] — `tessera plugin inspect|run|pack` for plugin authors.
-//! - [`plugins`] — sandboxed WebAssembly integrations (manifest, inspection, egress, runtime).
+//! - [`plugins`] — the sandbox: one [`plugins::policy::SandboxPolicy`] holding every limit, the
+//!   runtime, egress (URL rules, allowed hosts, blocked networks, secrets, client), manifests.
 //! - [`integrations`] — which plugins a server enabled, running them at ticket open, privacy records.
 //! - [`secrets`] — integration secrets sealed at rest.
 
