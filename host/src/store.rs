@@ -6,6 +6,7 @@
 
 mod guilds;
 mod integrations;
+mod pending;
 mod plugins;
 mod tickets;
 
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
 pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration, GuildPlugin};
+pub use pending::{PendingEnable, PendingUpload, Refusal};
 pub use plugins::InstalledPlugin;
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
