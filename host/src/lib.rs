@@ -19,6 +19,7 @@
 //! - [`plugin_cli`] — `tessera plugin inspect|run|pack` for plugin authors.
 //! - [`plugins`] — sandboxed WebAssembly integrations (manifest, inspection, egress, runtime).
 //! - [`integrations`] — which plugins a server enabled, running them at ticket open, privacy records.
+//! - [`privacy`] — one function per PRIVACY.md promise: forget, records, disclosure.
 //! - [`secrets`] — integration secrets sealed at rest.
 
 pub mod bot;
@@ -33,6 +34,7 @@ pub mod invocation;
 pub mod lifecycle;
 pub mod plugin_cli;
 pub mod plugins;
+pub mod privacy;
 pub mod reply;
 pub mod router;
 pub mod secrets;

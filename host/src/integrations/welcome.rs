@@ -214,24 +214,11 @@ pub fn render(template: Option<&str>, ctx: &WelcomeContext<'_>, runs: &[PluginRu
 
 /// The line telling the member which integrations received their ID (PRIVACY.md #16).
 fn shared_with(runs: &[PluginRun]) -> String {
-    if runs.is_empty() {
-        return String::new();
-    }
-    let list: Vec<String> = runs
+    let received: Vec<(String, &str)> = runs
         .iter()
-        .map(|r| {
-            format!(
-                "**{}** ([privacy policy](<{}>))",
-                neutralise(&r.name),
-                r.privacy_policy
-            )
-        })
+        .map(|r| (neutralise(&r.name), r.privacy_policy.as_str()))
         .collect();
-    format!(
-        "\n-# 🔌 Your user ID was shared with {} enabled by this server's admins: {}. `/privacy integrations` lists them.",
-        if runs.len() == 1 { "an integration" } else { "integrations" },
-        list.join(", ")
-    )
+    crate::privacy::disclosure::at_ticket_open(&received)
 }
 
 #[cfg(test)]
