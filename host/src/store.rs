@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
 pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration, GuildPlugin};
 pub use pending::{PendingEnable, PendingUpload, Refusal};
-pub use plugins::InstalledPlugin;
+pub use plugins::{InstalledPlugin, UploadHead};
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
 };

@@ -120,6 +120,8 @@ pub async fn run(
         return Ok(Reply::text(MANAGERS_ONLY));
     }
     let g = guild_id.get();
+    // An upload added through another process must be visible here too.
+    bot.integrations.sync_uploads(&bot.store, g).await;
     let Some((sub, sub_options)) = options.subcommand() else {
         return Ok(missing_option("subcommand"));
     };

@@ -39,6 +39,12 @@ async fn integrations(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
         .guild_integrations(guild_id)
         .await
         .context("reading the server's integrations")?;
+    if rows
+        .iter()
+        .any(|r| r.enabled && !bot.integrations.is_global(&r.plugin_id))
+    {
+        bot.integrations.sync_uploads(&bot.store, guild_id).await;
+    }
     let enabled: Vec<_> = rows
         .iter()
         .filter(|r| r.enabled)

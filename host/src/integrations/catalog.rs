@@ -1,14 +1,19 @@
 //! Which plugins exist: those shipped in the binary, those the operator installed, and those a
 //! server's admins uploaded (seen by that server only). Uploaded plugins live in the database;
-//! this is each process's loaded copy of them.
+//! this is each process's loaded copy of them, brought up to date per server by
+//! [`Integrations::sync_uploads`] (an upload may have been added by another process).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
+use anyhow::Context as _;
+
+use crate::integrations::upload::Uploads;
+use crate::integrations::Integrations;
 use crate::plugins::manifest::Manifest;
 use crate::plugins::runtime::LoadedPlugin;
 use crate::privacy::records;
-use crate::store::{ConsentAction, ConsentRecord};
+use crate::store::{ConsentAction, ConsentRecord, Store};
 
 /// Where an available plugin came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +143,13 @@ impl Catalog {
         out
     }
 
+    /// The sha256 of the upload with this id this process runs for a server.
+    fn upload_sha(&self, guild_id: u64, plugin_id: &str) -> Option<String> {
+        let uploads = self.uploads.read().unwrap_or_else(|e| e.into_inner());
+        let own = uploads.get(&guild_id)?.get(plugin_id)?;
+        Some(own.plugin.inspection.sha256.clone())
+    }
+
     /// The plugin with this id, as server `guild_id` sees it.
     pub fn get(&self, guild_id: u64, plugin_id: &str) -> Option<Available> {
         if let Some(global) = self.plugins.get(plugin_id) {
@@ -145,6 +157,54 @@ impl Catalog {
         }
         let uploads = self.uploads.read().unwrap_or_else(|e| e.into_inner());
         uploads.get(&guild_id)?.get(plugin_id).cloned()
+    }
+}
+
+impl Integrations {
+    /// Brings this process's copy of a server's uploads up to date with the database: an
+    /// upload confirmed on another process (or a newer version of one) is loaded here too.
+    /// Best effort: a failure is logged and leaves the copy as it was.
+    pub async fn sync_uploads(&self, store: &Store, guild_id: u64) {
+        if let Err(err) = self.try_sync_uploads(store, guild_id).await {
+            tracing::warn!(guild_id, error = ?err, "cannot bring the server's uploaded plugins up to date");
+        }
+    }
+
+    async fn try_sync_uploads(&self, store: &Store, guild_id: u64) -> anyhow::Result<()> {
+        let heads = store
+            .guild_upload_heads(guild_id)
+            .await
+            .context("reading the server's uploads")?;
+        for head in heads {
+            if self.catalog.is_global(&head.plugin_id)
+                || self
+                    .catalog
+                    .upload_sha(guild_id, &head.plugin_id)
+                    .as_deref()
+                    == Some(head.sha256.as_str())
+            {
+                continue;
+            }
+            let Some(row) = store
+                .guild_plugin(guild_id, &head.sha256)
+                .await
+                .context("reading an uploaded plugin")?
+            else {
+                continue;
+            };
+            match Uploads::compile(self.runtime(), Arc::new(row.wasm)).await? {
+                Ok(plugin) if plugin.inspection.sha256 == row.sha256 => {
+                    self.catalog.add_upload(guild_id, plugin)
+                }
+                Ok(_) => {
+                    tracing::error!(guild_id, plugin = %row.plugin_id, "an uploaded plugin's bytes no longer match their sha256; it is unavailable")
+                }
+                Err(err) => {
+                    tracing::error!(guild_id, plugin = %row.plugin_id, version = %row.version, error = %err, "an uploaded plugin does not load; it is unavailable")
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -51,6 +51,13 @@ impl Integrations {
                 return Vec::new();
             }
         };
+        // Only servers running their own uploads pay for checking them against the database.
+        if configured
+            .iter()
+            .any(|r| r.enabled && !self.is_global(&r.plugin_id))
+        {
+            self.sync_uploads(store, guild_id).await;
+        }
         let mut tasks = tokio::task::JoinSet::new();
         let mut order = Vec::new();
         for row in configured.into_iter().filter(|r| r.enabled) {

@@ -1,8 +1,9 @@
-//! Installed plugin files.
+//! Plugin files: those the operator installed, and the lookups by which every process finds
+//! the plugins a server's admins uploaded (stored with [`Store::add_guild_plugin`]).
 
 use sqlx::Row;
 
-use super::{now_ms, on_db, Store, StoreError};
+use super::{now_ms, on_db, sf, unsf, GuildPlugin, Store, StoreError};
 
 /// One installed plugin version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,66 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+}
+
+/// The upload of one plugin id a server runs: the newest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadHead {
+    /// The manifest's id.
+    pub plugin_id: String,
+    /// sha256 of the newest upload with that id, hex.
+    pub sha256: String,
+}
+
+impl Store {
+    /// The newest upload of each plugin id in a server, by id: what every process must run
+    /// for it, whichever process took the upload.
+    pub async fn guild_upload_heads(&self, guild_id: u64) -> Result<Vec<UploadHead>, StoreError> {
+        // Oldest first, so the last row of each id wins, as when the bot loads them at start.
+        const SQL: &str = "SELECT plugin_id, sha256 FROM guild_plugins WHERE guild_id = $1 \
+                           ORDER BY plugin_id, uploaded_at";
+        on_db!(self, pool => {
+            let rows = sqlx::query(SQL).bind(sf(guild_id)).fetch_all(pool).await?;
+            let mut out: Vec<UploadHead> = Vec::new();
+            for row in &rows {
+                let head = UploadHead {
+                    plugin_id: row.try_get("plugin_id")?,
+                    sha256: row.try_get("sha256")?,
+                };
+                match out.last_mut() {
+                    Some(last) if last.plugin_id == head.plugin_id => *last = head,
+                    _ => out.push(head),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// One uploaded file of a server.
+    pub async fn guild_plugin(
+        &self,
+        guild_id: u64,
+        sha256: &str,
+    ) -> Result<Option<GuildPlugin>, StoreError> {
+        const SQL: &str = "SELECT guild_id, sha256, plugin_id, version, manifest, wasm, \
+            uploaded_by, uploaded_at FROM guild_plugins WHERE guild_id = $1 AND sha256 = $2";
+        on_db!(self, pool => {
+            let row = sqlx::query(SQL).bind(sf(guild_id)).bind(sha256).fetch_optional(pool).await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            Ok(Some(GuildPlugin {
+                guild_id: unsf(row.try_get("guild_id")?),
+                sha256: row.try_get("sha256")?,
+                plugin_id: row.try_get("plugin_id")?,
+                version: row.try_get("version")?,
+                manifest: row.try_get("manifest")?,
+                wasm: row.try_get("wasm")?,
+                uploaded_by: unsf(row.try_get("uploaded_by")?),
+                uploaded_at: row.try_get("uploaded_at")?,
+            }))
         })
     }
 }

@@ -437,3 +437,74 @@ async fn held_across_restart(backend: Backend) {
     assert!(text(&late).contains("no longer waiting"), "{late}");
     app.finish().await;
 }
+
+/// Stores an upload the way another process confirming it would: only the database knows it.
+async fn uploaded_elsewhere(app: &TestApp, bytes: Vec<u8>) {
+    let admin = app.admin();
+    let inspection = tessera::plugins::component::inspect(&bytes).expect("inspects");
+    let consent = tessera::privacy::records::consent(
+        &inspection,
+        app.guild,
+        ConsentAction::Uploaded,
+        Some(admin.user_id),
+    );
+    let row = tessera::store::GuildPlugin {
+        guild_id: app.guild,
+        plugin_id: inspection.manifest.id.clone(),
+        version: inspection.manifest.version.clone(),
+        sha256: inspection.sha256.clone(),
+        manifest: String::new(),
+        wasm: bytes,
+        uploaded_by: admin.user_id,
+        uploaded_at: 0,
+    };
+    assert!(app
+        .store
+        .add_guild_plugin(&row, &consent)
+        .await
+        .expect("stored"));
+}
+
+on_both_backends!(
+    an_upload_confirmed_by_another_process_is_used_here_without_a_restart,
+    upload_from_elsewhere
+);
+async fn upload_from_elsewhere(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(5).await;
+    uploaded_elsewhere(&app, plugin("test_state")).await;
+    let enabled = app.enable_plugin("test-state", &[]).await;
+    assert!(text(&enabled).contains("is enabled"), "{enabled}");
+    app.command(
+        &app.admin(),
+        app.lobby,
+        "welcome",
+        json!([{"name": "set", "type": 1, "options": [{"name": "message", "type": 3, "value": "count=%test-state.count%"}]}]),
+    )
+    .await;
+    let channel = app.open_via_panel(&app.member(1)).await;
+    assert!(
+        text(&app.welcome(channel)).contains("count=1"),
+        "{}",
+        app.welcome(channel)
+    );
+
+    // A newer version added elsewhere runs from the next ticket on.
+    uploaded_elsewhere(&app, with_version(plugin("test_state"), "0.1.0", "0.2.0")).await;
+    app.open_via_panel(&app.member(2)).await;
+    let delivered = app
+        .store
+        .deliveries_for_user(app.member(2).user_id)
+        .await
+        .expect("read");
+    assert_eq!(
+        delivered
+            .iter()
+            .map(|d| d.version.as_str())
+            .collect::<Vec<_>>(),
+        ["0.2.0"]
+    );
+    app.finish().await;
+}

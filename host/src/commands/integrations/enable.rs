@@ -168,6 +168,9 @@ pub async fn confirm_enable(
     if !inv.is_manager() {
         return Ok(Reply::text(MANAGERS_ONLY));
     }
+    bot.integrations
+        .sync_uploads(&bot.store, guild_id.get())
+        .await;
     let Some(available) = bot.integrations.get(guild_id.get(), plugin_id) else {
         return Ok(unknown(plugin_id));
     };

@@ -118,6 +118,9 @@ pub async fn modal_first(
     if !inv.is_manager() {
         return None;
     }
+    bot.integrations
+        .sync_uploads(&bot.store, guild_id.get())
+        .await;
     let available = bot.integrations.get(guild_id.get(), plugin_id)?;
     let available = &available;
     if fields(available).is_empty() {
@@ -174,6 +177,9 @@ pub async fn submitted(
         return Ok(Reply::text("I don't recognise this form; it may belong to an older version of Tessera. Run the command again."));
     };
     tracing::Span::current().record("plugin", plugin_id);
+    bot.integrations
+        .sync_uploads(&bot.store, guild_id.get())
+        .await;
     let Some(available) = bot.integrations.get(guild_id.get(), plugin_id) else {
         return Ok(unknown(plugin_id));
     };
