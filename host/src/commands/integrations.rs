@@ -10,6 +10,7 @@
 //! - this file — the command's definition, its subcommand dispatch and its custom ids.
 //! - [`list`] — `/integrations list`.
 //! - [`enable`] — the enable prompt and its Enable button, and `/integrations disable`.
+//! - [`pending`] — the enable prompt an admin was shown, kept for their click.
 //! - [`form`] — the settings form (shown first for config, after Enable for enable) and its
 //!   submission.
 //! - [`save`] — checking and storing submitted settings.
@@ -18,6 +19,7 @@
 mod enable;
 mod form;
 mod list;
+mod pending;
 mod save;
 mod upload;
 

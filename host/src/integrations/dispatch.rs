@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use crate::integrations::settings::plugin_config;
 use crate::integrations::{AutoDisabled, Integrations};
 use crate::plugins::runtime::PluginFailure;
@@ -76,15 +78,19 @@ impl Integrations {
             let plugin = available.plugin.clone();
             let config = plugin_config(available.manifest(), guild_id, row.config.into_iter());
             let index = order.len();
+            let span = tracing::info_span!("plugin_at_open", plugin = %row.plugin_id);
             order.push(available);
-            tasks.spawn(async move {
-                (
-                    index,
-                    runtime
-                        .on_ticket_opened(&plugin, user_id, config, secrets)
-                        .await,
-                )
-            });
+            tasks.spawn(
+                async move {
+                    (
+                        index,
+                        runtime
+                            .on_ticket_opened(&plugin, user_id, config, secrets)
+                            .await,
+                    )
+                }
+                .instrument(span),
+            );
         }
         let mut results: Vec<Option<RunResult>> = vec![None; order.len()];
         // The runtime bounds each event already; this bounds the ticket even if that failed.
@@ -151,6 +157,51 @@ impl Integrations {
 
     /// The plugins one ticket's runs disabled, as events for the server's admins.
     pub fn auto_disabled(&self, runs: &[PluginRun]) -> Vec<AutoDisabled> {
-        self.health().auto_disabled(runs)
+        auto_disabled(runs, self.disable_after())
+    }
+}
+
+/// The plugins that one ticket's runs disabled after `failures` failures in a row, as events
+/// for the server's admins.
+pub fn auto_disabled(runs: &[PluginRun], failures: u32) -> Vec<AutoDisabled> {
+    runs.iter()
+        .filter(|r| r.disabled_now)
+        .map(|r| AutoDisabled {
+            plugin_id: r.plugin_id.clone(),
+            name: r.name.clone(),
+            failures,
+            last_error: r
+                .result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runs_that_disabled_their_plugin_become_events() {
+        let run = |id: &str, disabled_now: bool| PluginRun {
+            plugin_id: id.to_owned(),
+            name: format!("The {id}"),
+            privacy_policy: String::new(),
+            result: Err(PluginFailure::Trap("boom".into())),
+            disabled_now,
+        };
+        let events = auto_disabled(&[run("a", false), run("b", true)], 3);
+        assert_eq!(
+            events,
+            [AutoDisabled {
+                plugin_id: "b".to_owned(),
+                name: "The b".to_owned(),
+                failures: 3,
+                last_error: "trap: boom".to_owned(),
+            }]
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Whether a server's integrations keep working: failures in a row are counted, and at the
 //! operator's threshold Tessera disables the plugin for that server and says so as an
-//! [`AutoDisabled`] event, which the Discord side renders for the server's admins.
+//! [`AutoDisabled`] event (derived from a ticket's runs by
+//! [`Integrations::auto_disabled`](crate::integrations::Integrations::auto_disabled)), which
+//! the Discord side renders for the server's admins.
 
-use crate::integrations::{Available, PluginRun};
+use crate::integrations::Available;
 use crate::plugins::runtime::PluginFailure;
 use crate::store::{ConsentAction, Store, StoreError};
 
@@ -75,24 +77,6 @@ impl Health {
             }
         }
     }
-
-    /// The plugins that one ticket's runs disabled, as events for the server's admins.
-    pub fn auto_disabled(&self, runs: &[PluginRun]) -> Vec<AutoDisabled> {
-        runs.iter()
-            .filter(|r| r.disabled_now)
-            .map(|r| AutoDisabled {
-                plugin_id: r.plugin_id.clone(),
-                name: r.name.clone(),
-                failures: self.disable_after,
-                last_error: r
-                    .result
-                    .as_ref()
-                    .err()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -116,24 +100,8 @@ mod tests {
     }
 
     #[test]
-    fn only_runs_that_disabled_their_plugin_become_events() {
-        let run = |id: &str, disabled_now: bool| PluginRun {
-            plugin_id: id.to_owned(),
-            name: format!("The {id}"),
-            privacy_policy: String::new(),
-            result: Err(PluginFailure::Trap("boom".into())),
-            disabled_now,
-        };
-        let events = Health::new(3).auto_disabled(&[run("a", false), run("b", true)]);
-        assert_eq!(
-            events,
-            [AutoDisabled {
-                plugin_id: "b".to_owned(),
-                name: "The b".to_owned(),
-                failures: 3,
-                last_error: "trap: boom".to_owned(),
-            }]
-        );
+    fn a_plugin_is_disabled_after_at_least_one_failure() {
         assert_eq!(Health::new(0).disable_after(), 1);
+        assert_eq!(Health::new(3).disable_after(), 3);
     }
 }

@@ -1,17 +1,18 @@
 //! Enabling an integration: the prompt that says what it will receive, its Enable button, and
 //! `/integrations disable`.
 //!
-//! The prompt's plugin version is kept in the database until the click ([`shown_prompt`]): the
-//! click may reach another process, and an admin consents only to the version they were shown.
+//! The prompt's plugin version is kept in the database until the click (see [`super::pending`]):
+//! the click may reach another process, and an admin consents only to the version they were
+//! shown.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use serenity::builder::{CreateActionRow, CreateButton};
 use serenity::model::application::ButtonStyle;
 
 use super::form::fields;
+use super::pending::{remember_shown, shown_prompt, Step};
 use super::save::{save, Mode};
 use super::{ids, unknown, MANAGERS_ONLY};
 use crate::bot::Bot;
@@ -19,10 +20,7 @@ use crate::integrations::{Available, Source};
 use crate::invocation::Invocation;
 use crate::privacy::disclosure::{self, Whose};
 use crate::reply::Reply;
-use crate::store::{ConsentAction, PendingEnable, Refusal};
-
-/// How long an enable prompt's Enable button works.
-pub const PROMPT_FOR: Duration = Duration::from_secs(15 * 60);
+use crate::store::ConsentAction;
 
 /// The enable prompt: everything the plugin will receive and where it may send it, with
 /// Enable and Cancel buttons. The version shown is remembered for the click.
@@ -104,18 +102,7 @@ pub(super) async fn prompt(
         ));
     }
     let text: String = text.chars().take(2000).collect();
-    let now = crate::store::now_ms();
-    let shown = PendingEnable {
-        guild_id,
-        plugin_id: m.id.clone(),
-        user_id: inv.user.id.get(),
-        sha256: available.plugin.inspection.sha256.clone(),
-        expires_at: now.saturating_add(PROMPT_FOR.as_millis() as i64),
-    };
-    bot.store
-        .hold_enable(&shown, now)
-        .await
-        .context("remembering the enable prompt")?;
+    remember_shown(bot, inv, guild_id, available).await?;
     Ok(
         Reply::text(text).with_components(vec![CreateActionRow::Buttons(vec![
             CreateButton::new(format!("{}{}", ids::ENABLE_PREFIX, m.id))
@@ -192,56 +179,4 @@ pub async fn confirm_enable(
         HashMap::new(),
     )
     .await
-}
-
-/// Whether the prompt is only looked at, or used up (when the plugin is enabled).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Step {
-    /// The click or form is still on its way: leave the prompt in place.
-    Check,
-    /// The plugin is being enabled: take the prompt, so it counts once.
-    Take,
-}
-
-/// Checks an Enable click (or the form after it) against the prompt this admin was shown in
-/// this server: it must still wait, and show the version that would now run. `Err` is the
-/// answer explaining a refusal.
-pub(super) async fn shown_prompt(
-    bot: &Bot,
-    inv: &Invocation<'_>,
-    guild_id: u64,
-    available: &Available,
-    step: Step,
-) -> anyhow::Result<Result<(), Reply>> {
-    let m = available.manifest();
-    let user = inv.user.id.get();
-    let now = crate::store::now_ms();
-    let shown = match step {
-        Step::Check => bot.store.pending_enable(guild_id, &m.id, user, now).await,
-        Step::Take => bot.store.take_enable(guild_id, &m.id, user, now).await,
-    }
-    .context("reading the enable prompt")?;
-    let again = format!("Run `/integrations enable {}` again.", m.id);
-    let shown = match shown {
-        Ok(shown) => shown,
-        Err(Refusal::Expired) => {
-            return Ok(Err(Reply::text(format!(
-                "This Enable button waited more than {} minutes, so nothing was enabled. {again}",
-                PROMPT_FOR.as_secs() / 60
-            ))))
-        }
-        Err(Refusal::Missing | Refusal::NotYours) => {
-            return Ok(Err(Reply::text(format!(
-                "This Enable button is no longer waiting (it was used already, or it was not shown to you), so nothing was enabled. {again}"
-            ))))
-        }
-    };
-    if shown.sha256 != available.plugin.inspection.sha256 {
-        return Ok(Err(Reply::text(format!(
-            "**{}** changed since you were shown it (it is now version {}), so nothing was enabled. {again}",
-            crate::integrations::welcome::neutralise(&m.name),
-            m.version
-        ))));
-    }
-    Ok(Ok(()))
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serenity::builder::{CreateActionRow, CreateInputText, CreateModal};
 use serenity::model::application::{ActionRowComponent, InputTextStyle, ModalInteraction};
 
-use super::enable::{shown_prompt, Step};
+use super::pending::{shown_prompt, Step};
 use super::save::{save, Mode};
 use super::{ids, unknown, MANAGERS_ONLY};
 use crate::bot::Bot;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context as _;
 
-use super::enable::{shown_prompt, Step};
 use super::not_enabled_yet;
+use super::pending::{shown_prompt, Step};
 use crate::bot::Bot;
 use crate::integrations::settings::{clean_config, merge_secrets, InputError};
 use crate::integrations::welcome::inert_message;
