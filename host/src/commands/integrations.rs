@@ -179,3 +179,25 @@ pub fn config_target(data: &CommandData) -> Option<String> {
         _ => None,
     }
 }
+
+/// The server a button or form of this command acts in, when its user may manage
+/// integrations there. `Err` is the answer otherwise.
+fn managed_server(inv: &Invocation<'_>) -> Result<u64, Reply> {
+    let Some(guild_id) = inv.guild_id else {
+        return Err(Reply::text(crate::router::OUTSIDE_SERVER));
+    };
+    tracing::Span::current().record("guild_id", guild_id.get());
+    if !inv.is_manager() {
+        return Err(Reply::text(MANAGERS_ONLY));
+    }
+    Ok(guild_id.get())
+}
+
+/// The plugin `plugin_id` as this server sees it, its uploads brought up to date first (one
+/// may have been added through another process). `Err` is the answer when there is none.
+async fn visible(bot: &Bot, guild_id: u64, plugin_id: &str) -> Result<Available, Reply> {
+    bot.integrations.sync_uploads(&bot.store, guild_id).await;
+    bot.integrations
+        .get(guild_id, plugin_id)
+        .ok_or_else(|| unknown(plugin_id))
+}

@@ -14,7 +14,7 @@ use serenity::model::application::ButtonStyle;
 use super::form::fields;
 use super::pending::{remember_shown, shown_prompt, Step};
 use super::save::{save, Mode};
-use super::{ids, unknown, MANAGERS_ONLY};
+use super::{ids, managed_server, visible};
 use crate::bot::Bot;
 use crate::integrations::{Available, Source};
 use crate::invocation::Invocation;
@@ -148,31 +148,26 @@ pub async fn confirm_enable(
     inv: &Invocation<'_>,
     plugin_id: &str,
 ) -> anyhow::Result<Reply> {
-    let Some(guild_id) = inv.guild_id else {
-        return Ok(Reply::text(crate::router::OUTSIDE_SERVER));
+    let guild_id = match managed_server(inv) {
+        Ok(guild_id) => guild_id,
+        Err(refusal) => return Ok(refusal),
     };
-    tracing::Span::current().record("guild_id", guild_id.get());
-    if !inv.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
-    bot.integrations
-        .sync_uploads(&bot.store, guild_id.get())
-        .await;
-    let Some(available) = bot.integrations.get(guild_id.get(), plugin_id) else {
-        return Ok(unknown(plugin_id));
+    let available = match visible(bot, guild_id, plugin_id).await {
+        Ok(available) => available,
+        Err(refusal) => return Ok(refusal),
     };
     let available = &available;
-    if let Err(refusal) = shown_prompt(bot, inv, guild_id.get(), available, Step::Check).await? {
+    if let Err(refusal) = shown_prompt(bot, inv, guild_id, available, Step::Check).await? {
         return Ok(refusal);
     }
     if !fields(available).is_empty() {
         // The form could not be shown (e.g. secrets but no key): explain through the prompt.
-        return prompt(bot, inv, guild_id.get(), available).await;
+        return prompt(bot, inv, guild_id, available).await;
     }
     save(
         bot,
         inv,
-        guild_id.get(),
+        guild_id,
         available,
         Mode::Enable,
         BTreeMap::new(),

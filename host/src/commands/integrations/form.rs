@@ -8,7 +8,7 @@ use serenity::model::application::{ActionRowComponent, InputTextStyle, ModalInte
 
 use super::pending::{shown_prompt, Step};
 use super::save::{save, Mode};
-use super::{ids, unknown, MANAGERS_ONLY};
+use super::{ids, managed_server, visible};
 use crate::bot::Bot;
 use crate::integrations::settings::{MAX_CONFIG_VALUE, MAX_MULTILINE_VALUE, MAX_SECRET_VALUE};
 use crate::integrations::Available;
@@ -118,10 +118,7 @@ pub async fn modal_first(
     if !inv.is_manager() {
         return None;
     }
-    bot.integrations
-        .sync_uploads(&bot.store, guild_id.get())
-        .await;
-    let available = bot.integrations.get(guild_id.get(), plugin_id)?;
+    let available = visible(bot, guild_id.get(), plugin_id).await.ok()?;
     let available = &available;
     if fields(available).is_empty() {
         return None;
@@ -160,13 +157,10 @@ pub async fn submitted(
     inv: &Invocation<'_>,
     modal: &ModalInteraction,
 ) -> anyhow::Result<Reply> {
-    let Some(guild_id) = inv.guild_id else {
-        return Ok(Reply::text(crate::router::OUTSIDE_SERVER));
+    let guild_id = match managed_server(inv) {
+        Ok(guild_id) => guild_id,
+        Err(refusal) => return Ok(refusal),
     };
-    tracing::Span::current().record("guild_id", guild_id.get());
-    if !inv.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
     let Some((mode, plugin_id)) = modal
         .data
         .custom_id
@@ -177,11 +171,9 @@ pub async fn submitted(
         return Ok(Reply::text("I don't recognise this form; it may belong to an older version of Tessera. Run the command again."));
     };
     tracing::Span::current().record("plugin", plugin_id);
-    bot.integrations
-        .sync_uploads(&bot.store, guild_id.get())
-        .await;
-    let Some(available) = bot.integrations.get(guild_id.get(), plugin_id) else {
-        return Ok(unknown(plugin_id));
+    let available = match visible(bot, guild_id, plugin_id).await {
+        Ok(available) => available,
+        Err(refusal) => return Ok(refusal),
     };
     let available = &available;
     let mut config = BTreeMap::new();
@@ -199,5 +191,5 @@ pub async fn submitted(
             }
         }
     }
-    save(bot, inv, guild_id.get(), available, mode, config, secrets).await
+    save(bot, inv, guild_id, available, mode, config, secrets).await
 }

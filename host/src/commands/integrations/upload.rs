@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use serenity::builder::{CreateActionRow, CreateButton};
 use serenity::model::application::ButtonStyle;
 
-use super::{ids, MANAGERS_ONLY};
+use super::{ids, managed_server};
 use crate::bot::Bot;
 use crate::integrations::upload::{Pending, TakeError, UploadError, Uploads};
 use crate::integrations::welcome::{inert_message, neutralise};
@@ -126,14 +126,10 @@ pub async fn confirm_upload(
     sha256: &str,
     add: bool,
 ) -> anyhow::Result<Reply> {
-    let Some(guild_id) = inv.guild_id else {
-        return Ok(Reply::text(crate::router::OUTSIDE_SERVER));
+    let g = match managed_server(inv) {
+        Ok(guild_id) => guild_id,
+        Err(refusal) => return Ok(refusal),
     };
-    if !inv.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
-    let g = guild_id.get();
-    tracing::Span::current().record("guild_id", g);
     let uploads = bot.integrations.upload();
     let user = inv.user.id.get();
     let now = crate::store::now_ms();
