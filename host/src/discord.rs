@@ -8,6 +8,7 @@
 //! - [`commands`] — one file per command: checks, the service call, the outcome in words.
 //! - [`rest`] — the ticket service's Discord port over REST.
 //! - [`text`] — Discord's text rules (length, mentions, escaping).
+//! - [`welcome`] — the welcome template's tokens, filled with the plugins' placeholders.
 //! - [`reply`] — what the caller sees; [`failure`] — what a Discord refusal means for them.
 
 use secrecy::ExposeSecret;
@@ -20,6 +21,7 @@ pub mod reply;
 pub mod rest;
 pub mod router;
 pub mod text;
+pub mod welcome;
 
 use serenity::all::GatewayIntents;
 use serenity::http::{Http, HttpBuilder};

@@ -17,6 +17,7 @@
 //! - [`plugins`] — the sandbox: one [`plugins::policy::SandboxPolicy`] holding every limit, the
 //!   runtime, egress (URL rules, allowed hosts, blocked networks, secrets, client), manifests.
 //! - [`integrations`] — which plugins a server enabled, running them at ticket open, privacy records.
+//! - [`privacy`] — one function per PRIVACY.md promise: forget, records, disclosure.
 //! - [`secrets`] — integration secrets sealed at rest.
 
 pub mod bot;
@@ -27,6 +28,7 @@ pub mod discord;
 pub mod integrations;
 pub mod plugin_cli;
 pub mod plugins;
+pub mod privacy;
 pub mod secrets;
 pub mod startup;
 pub mod store;

@@ -6,6 +6,7 @@
 
 mod guilds;
 mod integrations;
+mod pending;
 mod plugins;
 mod tickets;
 
@@ -19,8 +20,9 @@ use sqlx::sqlite::{
 };
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
-pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration, GuildPlugin};
-pub use plugins::InstalledPlugin;
+pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration};
+pub use pending::{PendingEnable, PendingUpload, Refusal};
+pub use plugins::{GuildPlugin, InstalledPlugin, UploadHead};
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
 };

@@ -18,7 +18,7 @@ mod welcome;
 
 use serenity::builder::CreateCommand;
 use serenity::http::Http;
-use serenity::model::application::CommandData;
+use serenity::model::application::{CommandData, ModalInteraction};
 use serenity::model::id::GuildId;
 
 use super::action::Action;
@@ -62,6 +62,25 @@ enum Needs {
     Ticket,
 }
 
+impl Action {
+    /// What pressing this button (or submitting this form) needs: the integration controls
+    /// are for managers; ticket buttons check their rules in the ticket service.
+    fn needs(&self) -> Needs {
+        match self {
+            Action::IntegrationEnable { .. }
+            | Action::IntegrationCancel
+            | Action::IntegrationForm { .. }
+            | Action::UploadConfirm { .. }
+            | Action::UploadDiscard { .. } => Needs::Manager,
+            Action::OpenFromPanel { .. }
+            | Action::Close
+            | Action::CloseConfirm { .. }
+            | Action::CloseCancel
+            | Action::Claim => Needs::Server,
+        }
+    }
+}
+
 fn needs(command: &str) -> Option<Needs> {
     Some(match command {
         "setup" | "panel" | "blacklist" | "integrations" | "welcome" => Needs::Manager,
@@ -78,6 +97,9 @@ pub const OUTSIDE_SERVER: &str =
 pub const MANAGERS_ONLY: &str = "Only members with the **Manage Server** permission can do this.";
 const NOT_IN_TICKET: &str = "This only works inside an open ticket channel.";
 const GONE: &str = "This ticket no longer exists or is already closed.";
+const UNKNOWN_FORM: &str =
+    "I don't recognise this form; it may belong to an older version of Tessera. \
+     Run the command again.";
 const UNKNOWN_BUTTON: &str =
     "I don't recognise this button; it may belong to an older version of Tessera. \
      Ask the staff to post a new panel.";
@@ -197,6 +219,9 @@ pub async fn press(
     let Some(action) = action else {
         return Ok(Reply::text(UNKNOWN_BUTTON));
     };
+    if action.needs() == Needs::Manager && !ctx.caller.is_manager() {
+        return Ok(Reply::text(MANAGERS_ONLY));
+    }
     let tickets = ctx.tickets();
     let g = ctx.guild_id.get();
     Ok(match action {
@@ -221,18 +246,40 @@ pub async fn press(
             }
         }
         Action::IntegrationEnable { plugin } => {
-            integrations::confirm_enable(bot, inv, &plugin).await?
+            integrations::confirm_enable(bot, inv, g, &plugin).await?
         }
         Action::UploadConfirm { sha256 } => {
-            integrations::confirm_upload(bot, inv, &sha256, true).await?
+            integrations::confirm_upload(bot, inv, g, &sha256, true).await?
         }
         Action::UploadDiscard { sha256 } => {
-            integrations::confirm_upload(bot, inv, &sha256, false).await?
+            integrations::confirm_upload(bot, inv, g, &sha256, false).await?
         }
         Action::IntegrationCancel => Reply::text("Okay, nothing was enabled."),
         // A form id on a button: not something Tessera posts.
         Action::IntegrationForm { .. } => Reply::text(UNKNOWN_BUTTON),
     })
+}
+
+/// Handles a submitted form.
+#[tracing::instrument(skip_all, fields(interaction_id = %inv.id, guild_id))]
+pub async fn submit(
+    bot: &Bot,
+    http: &Http,
+    inv: &Invocation<'_>,
+    modal: &ModalInteraction,
+) -> anyhow::Result<Reply> {
+    let Some(ctx) = Ctx::new(bot, http, inv) else {
+        return Ok(Reply::text(OUTSIDE_SERVER));
+    };
+    tracing::Span::current().record("guild_id", ctx.guild_id.get());
+    let Some(Action::IntegrationForm { mode, plugin }) = Action::parse(&modal.data.custom_id)
+    else {
+        return Ok(Reply::text(UNKNOWN_FORM));
+    };
+    if !ctx.caller.is_manager() {
+        return Ok(Reply::text(MANAGERS_ONLY));
+    }
+    integrations::submitted(bot, inv, ctx.guild_id.get(), mode, &plugin, modal).await
 }
 
 /// The answer when Discord sent a command without an option it requires.

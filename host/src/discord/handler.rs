@@ -61,15 +61,9 @@ impl EventHandler for Handler {
             return;
         }
         let _inflight = self.bot.inflight.token();
-        self.bot.cache.forget_guild(incomplete.id);
-        self.bot.integrations.forget_guild(incomplete.id.get());
-        match self.bot.store.delete_guild_data(incomplete.id.get()).await {
-            Ok(()) => {
-                tracing::info!(guild_id = %incomplete.id, "left a server; its data is deleted")
-            }
-            Err(err) => {
-                tracing::error!(guild_id = %incomplete.id, error = %err, "deleting a left server's data failed")
-            }
+        if let Err(err) = crate::privacy::forget::server_left(&self.bot, incomplete.id.get()).await
+        {
+            tracing::error!(guild_id = %incomplete.id, error = %err, "forgetting a left server failed");
         }
     }
 }

@@ -11,8 +11,8 @@ use serenity::model::permissions::Permissions;
 use super::action::Action;
 use super::failure::classify;
 use super::text::{neutralise, no_pings, ping_only};
+use super::welcome;
 use crate::cache::DiscordCache;
-use crate::integrations::welcome;
 use crate::tickets::port::DeleteReason;
 use crate::tickets::{ChannelRequest, DiscordFailure, DiscordPort, LogEvent, Notice, Welcome};
 
@@ -237,24 +237,14 @@ fn log_text(event: &LogEvent) -> String {
             number(*n),
             reason.as_deref().unwrap_or("none given")
         ),
-        LogEvent::IntegrationDisabled {
-            run,
-            after_failures,
-        } => {
-            let why = run
-                .result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            format!(
-                "⚠️ The integration **{}** failed {after_failures} times in a row and is now **disabled** in this server \
-                 (last error: {}). Tickets open without it. After fixing its settings, an admin can turn it \
-                 back on with `/integrations enable {}`.",
-                neutralise(&run.name),
-                neutralise(&why.chars().take(200).collect::<String>()),
-                run.plugin_id
-            )
-        }
+        LogEvent::IntegrationDisabled(disabled) => format!(
+            "⚠️ The integration **{}** failed {} times in a row and is now **disabled** in this server \
+             (last error: {}). Tickets open without it. After fixing its settings, an admin can turn it \
+             back on with `/integrations enable {}`.",
+            neutralise(&disabled.name),
+            disabled.failures,
+            neutralise(&disabled.last_error.chars().take(200).collect::<String>()),
+            disabled.plugin_id
+        ),
     }
 }

@@ -11,7 +11,7 @@ use serenity::builder::{
 use serenity::http::Http;
 use serenity::model::application::Interaction;
 
-use super::action::Action;
+use super::action::{Action, FormMode};
 use super::commands::{self, integrations};
 use super::invocation::Invocation;
 use super::reply::{internal_error, AfterReply, Reply};
@@ -27,7 +27,9 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
         Interaction::Command(command) => {
             let inv = Invocation::command(command);
             if let Some(plugin) = integrations::config_target(&command.data) {
-                if let Some(form) = integrations::modal_first(bot, &inv, &plugin, "config").await {
+                if let Some(form) =
+                    integrations::modal_first(bot, &inv, &plugin, FormMode::Config).await
+                {
                     return show_form(http, &inv, form).await;
                 }
             }
@@ -40,7 +42,9 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
             let inv = Invocation::component(component);
             let action = Action::parse(&component.data.custom_id);
             if let Some(Action::IntegrationEnable { plugin }) = &action {
-                if let Some(form) = integrations::modal_first(bot, &inv, plugin, "enable").await {
+                if let Some(form) =
+                    integrations::modal_first(bot, &inv, plugin, FormMode::Enable).await
+                {
                     return show_form(http, &inv, form).await;
                 }
             }
@@ -52,7 +56,7 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
         Interaction::Modal(modal) => {
             let inv = Invocation::modal(modal);
             if acknowledge(http, &inv).await {
-                let reply = integrations::submitted(bot, &inv, modal).await;
+                let reply = commands::submit(bot, http, &inv, modal).await;
                 finish(bot, http, &inv, reply).await;
             }
         }

@@ -1,15 +1,22 @@
 //! Plugins a server's admins upload with `/integrations upload`: fetched from Discord's
 //! attachment host only, capped in size, validated like `tessera plugin install`, confirmed by
 //! an admin, then available to that server alone.
+//!
+//! Between the upload and the admin's click the file waits in the database
+//! ([`Uploads::hold`], [`Uploads::take`]), so the click may reach another process or this one
+//! after a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use crate::config::Settings;
-use crate::plugins::runtime::{LoadError, LoadedPlugin};
+use crate::plugins::runtime::{LoadError, LoadedPlugin, Runtime};
+use crate::store::{PendingUpload, Refusal, Store, StoreError};
 
 /// How long an upload waits for its admin to confirm it.
-const PENDING_FOR: Duration = Duration::from_secs(15 * 60);
+pub const PENDING_FOR: Duration = Duration::from_secs(15 * 60);
 /// Time allowed to download one file.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -55,13 +62,32 @@ pub enum UploadError {
     ReservedId(String),
 }
 
-/// Upload settings, the download client and uploads awaiting confirmation.
+/// Why a held upload cannot be added or discarded; each message is for the admin clicking.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    /// Handled already, never held in this server, or its server was left.
+    #[error("This upload is no longer waiting (it was handled already, or 15 minutes passed). Upload the file again with `/integrations upload`.")]
+    Missing,
+    /// It waited too long; it is deleted now.
+    #[error("This upload waited more than 15 minutes, so it was discarded and nothing was stored. Upload the file again with `/integrations upload`.")]
+    Expired,
+    /// Another admin's upload; it keeps waiting for them.
+    #[error("Only the admin who uploaded this file can add or discard it.")]
+    NotYours,
+    /// The held file no longer loads here (e.g. another Tessera version serves the click).
+    #[error("That file is not a usable Tessera integration any more: {0}")]
+    Invalid(#[from] LoadError),
+    /// The database or the runtime failed.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Upload settings and the download client.
 pub struct Uploads {
     enabled: bool,
     max_bytes: u64,
     cdn_base: String,
     client: reqwest::Client,
-    pending: moka::sync::Cache<(u64, String), Pending>,
 }
 
 impl Uploads {
@@ -70,16 +96,13 @@ impl Uploads {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(DOWNLOAD_TIMEOUT)
-            .build()?;
+            .build()
+            .context("building the attachment download client")?;
         Ok(Uploads {
             enabled: settings.plugins.uploads,
             max_bytes: settings.plugins.upload_max_bytes,
             cdn_base: format!("{}/", settings.discord.cdn_base.trim_end_matches('/')),
             client,
-            pending: moka::sync::Cache::builder()
-                .max_capacity(256)
-                .time_to_live(PENDING_FOR)
-                .build(),
         })
     }
 
@@ -148,14 +171,89 @@ impl Uploads {
         Ok(bytes)
     }
 
-    /// Keeps a validated upload until its admin confirms it (or 15 minutes pass).
-    pub fn hold(&self, guild_id: u64, pending: Pending) {
-        let key = (guild_id, pending.plugin.inspection.sha256.clone());
-        self.pending.insert(key, pending);
+    /// Compiles a downloaded or held file off the async workers (compiling is CPU work).
+    /// Outer error: the check itself broke; inner: the file is not a usable plugin.
+    pub async fn compile(
+        runtime: &Runtime,
+        bytes: Arc<Vec<u8>>,
+    ) -> anyhow::Result<Result<LoadedPlugin, LoadError>> {
+        let runtime = runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.load(&bytes))
+            .await
+            .context("the plugin check was interrupted")
     }
 
-    /// The upload with this sha256 awaiting confirmation in this server, removed.
-    pub fn take(&self, guild_id: u64, sha256: &str) -> Option<Pending> {
-        self.pending.remove(&(guild_id, sha256.to_owned()))
+    /// Keeps a validated upload in the database until its admin confirms it (or
+    /// [`PENDING_FOR`] passes).
+    pub async fn hold(
+        &self,
+        store: &Store,
+        guild_id: u64,
+        pending: &Pending,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let row = PendingUpload {
+            guild_id,
+            sha256: pending.plugin.inspection.sha256.clone(),
+            uploaded_by: pending.uploaded_by,
+            wasm: pending.bytes.as_ref().clone(),
+            expires_at: now_ms.saturating_add(PENDING_FOR.as_millis() as i64),
+        };
+        store.hold_upload(&row, now_ms).await
+    }
+
+    /// Takes the upload with this sha256 held in this server for `user_id`, compiled again
+    /// (the click may reach a process that never saw the file). Someone else's stays held.
+    pub async fn take(
+        &self,
+        store: &Store,
+        runtime: &Runtime,
+        guild_id: u64,
+        sha256: &str,
+        user_id: u64,
+        now_ms: i64,
+    ) -> Result<Pending, TakeError> {
+        let held = store
+            .take_upload(guild_id, sha256, user_id, now_ms)
+            .await
+            .context("taking a held upload")?;
+        let held = match held {
+            Ok(held) => held,
+            Err(Refusal::Missing) => return Err(TakeError::Missing),
+            Err(Refusal::Expired) => return Err(TakeError::Expired),
+            Err(Refusal::NotYours) => return Err(TakeError::NotYours),
+        };
+        let bytes = Arc::new(held.wasm);
+        let plugin = Self::compile(runtime, bytes.clone()).await??;
+        if plugin.inspection.sha256 != held.sha256 {
+            // The row's key is the file's hash; a mismatch means the row was altered.
+            return Err(TakeError::Missing);
+        }
+        Ok(Pending {
+            plugin,
+            bytes,
+            uploaded_by: held.uploaded_by,
+        })
+    }
+
+    /// Discards the upload held in this server for `user_id`, without compiling it.
+    pub async fn discard(
+        &self,
+        store: &Store,
+        guild_id: u64,
+        sha256: &str,
+        user_id: u64,
+        now_ms: i64,
+    ) -> Result<(), TakeError> {
+        match store
+            .take_upload(guild_id, sha256, user_id, now_ms)
+            .await
+            .context("discarding a held upload")?
+        {
+            Ok(_) => Ok(()),
+            Err(Refusal::Missing) => Err(TakeError::Missing),
+            Err(Refusal::Expired) => Err(TakeError::Expired),
+            Err(Refusal::NotYours) => Err(TakeError::NotYours),
+        }
     }
 }

@@ -1,4 +1,5 @@
 //! Integrations a server enabled, and the privacy records of sharing user IDs with them.
+//! (The uploaded plugin files themselves are in `plugins.rs`.)
 
 use std::collections::BTreeMap;
 
@@ -43,7 +44,8 @@ pub enum ConsentAction {
 }
 
 impl ConsentAction {
-    fn as_str(self) -> &'static str {
+    /// As stored.
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             ConsentAction::Enabled => "enabled",
             ConsentAction::Disabled => "disabled",
@@ -116,7 +118,7 @@ pub struct Delivery {
 macro_rules! insert_consent {
     ($executor:expr, $consent:expr, $now:expr) => {{
         let c = $consent;
-        sqlx::query(INSERT_CONSENT)
+        sqlx::query($crate::store::integrations::INSERT_CONSENT)
             .bind(sf(c.guild_id))
             .bind(&c.plugin_id)
             .bind(&c.version)
@@ -132,6 +134,8 @@ macro_rules! insert_consent {
             .await?;
     }};
 }
+
+pub(super) use insert_consent;
 
 macro_rules! delivery_from_row {
     ($row:expr) => {{
@@ -172,7 +176,8 @@ macro_rules! integration_from_row {
 const INTEGRATION_COLUMNS: &str = "guild_id, plugin_id, enabled, config, secrets, \
     consecutive_failures, disabled_reason, updated_by, updated_at";
 
-const INSERT_CONSENT: &str =
+/// The consent insert, for [`insert_consent!`] wherever it is used.
+pub(super) const INSERT_CONSENT: &str =
     "INSERT INTO integration_consents (guild_id, plugin_id, version, sha256, \
     privacy_policy, data_use, allowed_hosts, action, actor_id, at, shares) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
@@ -467,85 +472,6 @@ impl Store {
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(delivery_from_row!(row));
-            }
-            Ok(out)
-        })
-    }
-}
-
-/// A plugin a server's admins uploaded; only that server sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GuildPlugin {
-    /// The server.
-    pub guild_id: u64,
-    /// The manifest's id.
-    pub plugin_id: String,
-    /// The manifest's version.
-    pub version: String,
-    /// sha256 of the file, hex.
-    pub sha256: String,
-    /// The manifest as embedded (TOML).
-    pub manifest: String,
-    /// The component.
-    pub wasm: Vec<u8>,
-    /// The admin who uploaded it.
-    pub uploaded_by: u64,
-    /// Unix ms.
-    pub uploaded_at: i64,
-}
-
-impl Store {
-    /// Stores an uploaded plugin and its consent record in one transaction; `false` if this
-    /// server already had this exact file.
-    pub async fn add_guild_plugin(
-        &self,
-        plugin: &GuildPlugin,
-        consent: &ConsentRecord,
-    ) -> Result<bool, StoreError> {
-        const SQL: &str = "INSERT INTO guild_plugins (guild_id, sha256, plugin_id, version, \
-            manifest, wasm, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-            ON CONFLICT (guild_id, sha256) DO NOTHING";
-        let now = now_ms();
-        on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(SQL)
-                .bind(sf(plugin.guild_id))
-                .bind(&plugin.sha256)
-                .bind(&plugin.plugin_id)
-                .bind(&plugin.version)
-                .bind(&plugin.manifest)
-                .bind(&plugin.wasm)
-                .bind(sf(plugin.uploaded_by))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            insert_consent!(&mut *tx, consent, now);
-            tx.commit().await?;
-            Ok(true)
-        })
-    }
-
-    /// Every plugin uploaded to any server, oldest first (loaded at start).
-    pub async fn guild_plugins(&self) -> Result<Vec<GuildPlugin>, StoreError> {
-        const SQL: &str = "SELECT guild_id, sha256, plugin_id, version, manifest, wasm, \
-            uploaded_by, uploaded_at FROM guild_plugins ORDER BY guild_id, uploaded_at";
-        on_db!(self, pool => {
-            let rows = sqlx::query(SQL).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(GuildPlugin {
-                    guild_id: unsf(row.try_get("guild_id")?),
-                    sha256: row.try_get("sha256")?,
-                    plugin_id: row.try_get("plugin_id")?,
-                    version: row.try_get("version")?,
-                    manifest: row.try_get("manifest")?,
-                    wasm: row.try_get("wasm")?,
-                    uploaded_by: unsf(row.try_get("uploaded_by")?),
-                    uploaded_at: row.try_get("uploaded_at")?,
-                });
             }
             Ok(out)
         })

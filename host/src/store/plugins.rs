@@ -1,8 +1,10 @@
-//! Installed plugin files.
+//! Plugin files: those the operator installed, and those a server's admins uploaded, which
+//! every process finds here (only that server sees them).
 
 use sqlx::Row;
 
-use super::{now_ms, on_db, Store, StoreError};
+use super::integrations::insert_consent;
+use super::{now_ms, on_db, sf, unsf, ConsentRecord, Store, StoreError};
 
 /// One installed plugin version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,144 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+}
+
+/// A [`GuildPlugin`] from a row of `guild_plugins` (any backend's row type).
+macro_rules! guild_plugin_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        GuildPlugin {
+            guild_id: unsf(row.try_get("guild_id")?),
+            sha256: row.try_get("sha256")?,
+            plugin_id: row.try_get("plugin_id")?,
+            version: row.try_get("version")?,
+            manifest: row.try_get("manifest")?,
+            wasm: row.try_get("wasm")?,
+            uploaded_by: unsf(row.try_get("uploaded_by")?),
+            uploaded_at: row.try_get("uploaded_at")?,
+        }
+    }};
+}
+
+/// A plugin a server's admins uploaded; only that server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuildPlugin {
+    /// The server.
+    pub guild_id: u64,
+    /// The manifest's id.
+    pub plugin_id: String,
+    /// The manifest's version.
+    pub version: String,
+    /// sha256 of the file, hex.
+    pub sha256: String,
+    /// The manifest as embedded (TOML).
+    pub manifest: String,
+    /// The component.
+    pub wasm: Vec<u8>,
+    /// The admin who uploaded it.
+    pub uploaded_by: u64,
+    /// Unix ms.
+    pub uploaded_at: i64,
+}
+
+impl Store {
+    /// Stores an uploaded plugin and its consent record in one transaction; `false` if this
+    /// server already had this exact file.
+    pub async fn add_guild_plugin(
+        &self,
+        plugin: &GuildPlugin,
+        consent: &ConsentRecord,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO guild_plugins (guild_id, sha256, plugin_id, version, \
+            manifest, wasm, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            ON CONFLICT (guild_id, sha256) DO NOTHING";
+        let now = now_ms();
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(SQL)
+                .bind(sf(plugin.guild_id))
+                .bind(&plugin.sha256)
+                .bind(&plugin.plugin_id)
+                .bind(&plugin.version)
+                .bind(&plugin.manifest)
+                .bind(&plugin.wasm)
+                .bind(sf(plugin.uploaded_by))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_consent!(&mut *tx, consent, now);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Every plugin uploaded to any server, oldest first (loaded at start).
+    pub async fn guild_plugins(&self) -> Result<Vec<GuildPlugin>, StoreError> {
+        const SQL: &str = "SELECT guild_id, sha256, plugin_id, version, manifest, wasm, \
+            uploaded_by, uploaded_at FROM guild_plugins ORDER BY guild_id, uploaded_at";
+        on_db!(self, pool => {
+            let rows = sqlx::query(SQL).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(guild_plugin_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The upload of one plugin id a server runs: the newest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadHead {
+    /// The manifest's id.
+    pub plugin_id: String,
+    /// sha256 of the newest upload with that id, hex.
+    pub sha256: String,
+}
+
+impl Store {
+    /// The newest upload of each plugin id in a server, by id: what every process must run
+    /// for it, whichever process took the upload.
+    pub async fn guild_upload_heads(&self, guild_id: u64) -> Result<Vec<UploadHead>, StoreError> {
+        // Oldest first, so the last row of each id wins, as when the bot loads them at start.
+        const SQL: &str = "SELECT plugin_id, sha256 FROM guild_plugins WHERE guild_id = $1 \
+                           ORDER BY plugin_id, uploaded_at";
+        on_db!(self, pool => {
+            let rows = sqlx::query(SQL).bind(sf(guild_id)).fetch_all(pool).await?;
+            let mut out: Vec<UploadHead> = Vec::new();
+            for row in &rows {
+                let head = UploadHead {
+                    plugin_id: row.try_get("plugin_id")?,
+                    sha256: row.try_get("sha256")?,
+                };
+                match out.last_mut() {
+                    Some(last) if last.plugin_id == head.plugin_id => *last = head,
+                    _ => out.push(head),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// One uploaded file of a server.
+    pub async fn guild_plugin(
+        &self,
+        guild_id: u64,
+        sha256: &str,
+    ) -> Result<Option<GuildPlugin>, StoreError> {
+        const SQL: &str = "SELECT guild_id, sha256, plugin_id, version, manifest, wasm, \
+            uploaded_by, uploaded_at FROM guild_plugins WHERE guild_id = $1 AND sha256 = $2";
+        on_db!(self, pool => {
+            let row = sqlx::query(SQL).bind(sf(guild_id)).bind(sha256).fetch_optional(pool).await?;
+            match row {
+                Some(row) => Ok(Some(guild_plugin_from_row!(&row))),
+                None => Ok(None),
+            }
         })
     }
 }

@@ -6,6 +6,7 @@ use super::{
     Caller, ChannelRequest, DiscordFailure, DiscordPort, LogEvent, PluginPort, TicketError,
     Tickets, Welcome,
 };
+use crate::integrations::dispatch::auto_disabled;
 use crate::integrations::PluginRun;
 use crate::store::{NewTicket, OpenRefusal, Ticket};
 
@@ -163,12 +164,9 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
                 channel_id,
             };
             let _ = self.discord.post_log(log, &opened).await;
-            for run in runs.iter().filter(|r| r.disabled_now) {
-                let disabled = LogEvent::IntegrationDisabled {
-                    run: run.clone(),
-                    after_failures: self.plugins.disable_after(),
-                };
-                let _ = self.discord.post_log(log, &disabled).await;
+            for disabled in auto_disabled(&runs, self.plugins.disable_after()) {
+                let event = LogEvent::IntegrationDisabled(disabled);
+                let _ = self.discord.post_log(log, &event).await;
             }
         }
         Ok(OpenOutcome::Opened {
@@ -216,7 +214,8 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::TicketStatus;
+    use crate::plugins::runtime::PluginFailure;
+    use crate::store::{Store, TicketStatus};
     use crate::tickets::fake::{member, World, GUILD, STAFF_ROLE};
 
     async fn open(world: &World, user: u64) -> OpenOutcome {
@@ -374,6 +373,63 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    /// Integrations whose one run failed and disabled the plugin.
+    struct OneDisabled;
+
+    impl PluginPort for OneDisabled {
+        async fn run_at_open(&self, _: &Store, _: u64, _: i64, _: u64) -> Vec<PluginRun> {
+            let failed = PluginRun {
+                plugin_id: "lookup".into(),
+                name: "Lookup".into(),
+                privacy_policy: "https://example.com/privacy".into(),
+                result: Err(PluginFailure::Timeout(std::time::Duration::from_secs(3))),
+                disabled_now: true,
+            };
+            let fine = PluginRun {
+                plugin_id: "other".into(),
+                result: Ok(vec![]),
+                disabled_now: false,
+                ..failed.clone()
+            };
+            vec![failed, fine]
+        }
+
+        fn disable_after(&self) -> u32 {
+            5
+        }
+    }
+
+    #[tokio::test]
+    async fn an_integration_disabled_by_this_ticket_is_told_to_the_log_and_the_ticket_opens() {
+        let world = World::set_up(1).await;
+        let tickets = Tickets::new(&world.store, &world.discord, &OneDisabled, 1);
+        opened(
+            tickets
+                .open(&member(5), Origin::Direct, None)
+                .await
+                .expect("open"),
+        );
+        world.seen(|s| {
+            let disabled: Vec<_> = s
+                .logs
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    LogEvent::IntegrationDisabled(d) => Some(d),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(disabled.len(), 1, "only the plugin this ticket disabled");
+            assert_eq!(disabled[0].plugin_id, "lookup");
+            assert_eq!(disabled[0].failures, 5);
+            assert!(disabled[0].last_error.contains("timeout"));
+            assert_eq!(
+                s.welcomes[0].1.runs.len(),
+                2,
+                "the welcome still gets every run"
+            );
+        });
     }
 
     #[tokio::test]

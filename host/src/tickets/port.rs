@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use crate::integrations::PluginRun;
+use crate::integrations::{AutoDisabled, PluginRun};
 use crate::store::Store;
 
 /// A Discord refusal, sorted by what the member or admin can do about it.
@@ -78,12 +78,7 @@ pub enum LogEvent {
         reason: Option<String>,
     },
     /// An integration failed too often and Tessera disabled it in this server.
-    IntegrationDisabled {
-        /// The run whose failure disabled it.
-        run: PluginRun,
-        /// After how many failures.
-        after_failures: u32,
-    },
+    IntegrationDisabled(AutoDisabled),
 }
 
 /// A message posted in the ticket itself about something that happened to it.

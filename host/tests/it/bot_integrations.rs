@@ -726,6 +726,21 @@ async fn permissions_and_leave(backend: Backend) {
             .len(),
         1
     );
+    // An enable prompt still waiting for its click is forgotten with the server too.
+    integrations(&app, "enable", Some("example")).await;
+    async fn waiting(app: &TestApp) -> bool {
+        app.store
+            .pending_enable(
+                app.guild,
+                "example",
+                app.admin().user_id,
+                tessera::store::now_ms(),
+            )
+            .await
+            .expect("read")
+            .is_ok()
+    }
+    assert!(waiting(&app).await);
     app.emu.remove_guild(app.guild);
     let deadline = tokio::time::Instant::now() + crate::app::WAIT;
     while !app
@@ -734,6 +749,7 @@ async fn permissions_and_leave(backend: Backend) {
         .await
         .expect("read")
         .is_empty()
+        || waiting(&app).await
     {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -886,5 +902,158 @@ async fn two_servers(backend: Backend) {
             .len(),
         1
     );
+    app.finish().await;
+}
+
+on_both_backends!(
+    an_enable_prompt_outlives_a_restart_counts_once_and_expires,
+    enable_prompt_in_database
+);
+async fn enable_prompt_in_database(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(5).await;
+    let admin = app.admin();
+    let prompt = integrations(&app, "enable", Some("example")).await;
+    // The click reaches a process that never showed the prompt (here: the bot, restarted).
+    app.restart_bot().await;
+    let i = app
+        .emu
+        .click_button(
+            app.guild,
+            app.lobby,
+            id(&prompt["id"]),
+            &admin,
+            "tessera:int:enable:example",
+        )
+        .await;
+    let form = app.form(&i).await;
+    assert_eq!(form["custom_id"], "tessera:int:form:enable:example");
+    let done = app
+        .submit(
+            &admin,
+            "tessera:int:form:enable:example",
+            &[("c:greeting", "Howdy")],
+        )
+        .await;
+    assert!(text(&done).contains("**Example** is enabled"), "{done}");
+
+    // The prompt counts once: its button again, or the form sent again, enables nothing.
+    let again = app
+        .click(
+            &admin,
+            app.lobby,
+            id(&prompt["id"]),
+            "tessera:int:enable:example",
+        )
+        .await;
+    assert!(text(&again).contains("no longer waiting"), "{again}");
+    let resent = app
+        .submit(
+            &admin,
+            "tessera:int:form:enable:example",
+            &[("c:greeting", "Again")],
+        )
+        .await;
+    assert!(text(&resent).contains("no longer waiting"), "{resent}");
+    let consents = app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read");
+    assert_eq!(consents.len(), 1, "{consents:?}");
+
+    // A prompt left past its expiry is refused (the clock is moved, not waited for).
+    let prompt = integrations(&app, "enable", Some("example")).await;
+    let mut shown = app
+        .store
+        .pending_enable(
+            app.guild,
+            "example",
+            admin.user_id,
+            tessera::store::now_ms(),
+        )
+        .await
+        .expect("read")
+        .expect("the prompt waits");
+    let now = tessera::store::now_ms();
+    shown.expires_at = now - 1;
+    app.store.hold_enable(&shown, now - 2).await.expect("aged");
+    let late = app
+        .click(
+            &admin,
+            app.lobby,
+            id(&prompt["id"]),
+            "tessera:int:enable:example",
+        )
+        .await;
+    assert!(
+        text(&late).contains("waited more than 15 minutes"),
+        "{late}"
+    );
+    let rows = app.store.guild_integrations(app.guild).await.expect("read");
+    assert_eq!(
+        rows[0].config.get("greeting").map(String::as_str),
+        Some("Howdy")
+    );
+    app.finish().await;
+}
+
+on_both_backends!(
+    stored_secrets_that_no_longer_open_are_reported_not_dropped,
+    unopenable_secrets
+);
+async fn unopenable_secrets(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(10).await;
+    app.install_plugin("test_fetch").await;
+    let (port, _seen) = hi_server(std::time::Duration::ZERO).await;
+    resolve_to_loopback(&mut app, &["allowed.test"]).await;
+    let url = format!("http://allowed.test:{port}/status");
+    let done = app
+        .enable_plugin(
+            "test-fetch",
+            &[("c:url", &url), ("s:token", "Bearer s3cret")],
+        )
+        .await;
+    assert!(text(&done).contains("is enabled"), "{done}");
+    let before = app
+        .store
+        .guild_integration(app.guild, "test-fetch")
+        .await
+        .expect("read")
+        .expect("a row");
+
+    // The operator changes the key: the stored secret no longer opens.
+    app.plugins.secrets_key = Some(secrecy::SecretString::from(
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+    ));
+    app.restart_bot().await;
+    let saved = app
+        .configure_plugin("test-fetch", &[("c:url", &url), ("s:token", "")])
+        .await;
+    let t = text(&saved);
+    assert!(
+        t.contains("cannot be used") && t.contains("Enter every secret again"),
+        "{t}"
+    );
+    let after = app
+        .store
+        .guild_integration(app.guild, "test-fetch")
+        .await
+        .expect("read")
+        .expect("a row");
+    assert_eq!(
+        after.sealed_secrets, before.sealed_secrets,
+        "nothing was saved"
+    );
+    // Entered again, it is sealed with the new key.
+    let saved = app
+        .configure_plugin("test-fetch", &[("c:url", &url), ("s:token", "Bearer n3w")])
+        .await;
+    assert!(text(&saved).contains("Saved the settings"), "{saved}");
     app.finish().await;
 }

@@ -340,3 +340,171 @@ async fn refusals(backend: Backend) {
     assert_eq!(app.emu.attachment_downloads(attachment), 0);
     app.finish().await;
 }
+
+on_both_backends!(
+    an_upload_waits_in_the_database_across_a_restart_and_is_refused_once_expired,
+    held_across_restart
+);
+async fn held_across_restart(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(5).await;
+    let admin = app.admin();
+    let (prompt, _) = upload_as(&app, &admin, "test_state.wasm", plugin("test_state")).await;
+    // The click reaches a process that never saw the file (here: the bot, restarted).
+    app.restart_bot().await;
+    let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&added).contains("is added to this server"), "{added}");
+    let again = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&again).contains("no longer waiting"), "{again}");
+
+    // The Enable button checks the version the admin was shown: a newer upload in between
+    // makes it refuse rather than enable what the admin never saw.
+    let enable_prompt = app
+        .command(
+            &admin,
+            app.lobby,
+            "integrations",
+            json!([{"name": "enable", "type": 1, "options": [{"name": "name", "type": 3, "value": "test-state"}]}]),
+        )
+        .await;
+    assert!(text(&enable_prompt).contains("0.1.0"), "{enable_prompt}");
+    let v2 = with_version(plugin("test_state"), "0.1.0", "0.2.0");
+    let (upload2, _) = upload_as(&app, &admin, "test_state.wasm", v2.clone()).await;
+    let added = press(&app, &admin, &upload2, "tessera:int:upload:").await;
+    assert!(text(&added).contains("is added to this server"), "{added}");
+    let stale = app
+        .click(
+            &admin,
+            app.lobby,
+            id(&enable_prompt["id"]),
+            "tessera:int:enable:test-state",
+        )
+        .await;
+    assert!(
+        text(&stale).contains("changed since you were shown it"),
+        "{stale}"
+    );
+    assert!(app
+        .store
+        .guild_integrations(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
+
+    // An upload left waiting past its expiry is refused and forgotten (the clock is moved).
+    let v3 = with_version(plugin("test_state"), "0.1.0", "0.3.0");
+    let (prompt3, _) = upload_as(&app, &admin, "test_state.wasm", v3.clone()).await;
+    let now = tessera::store::now_ms();
+    app.store
+        .hold_upload(
+            &tessera::store::PendingUpload {
+                guild_id: app.guild,
+                sha256: tessera::plugins::component::sha256_hex(&v3),
+                uploaded_by: admin.user_id,
+                wasm: v3,
+                expires_at: now - 1,
+            },
+            now - 2,
+        )
+        .await
+        .expect("aged");
+    let late = press(&app, &admin, &prompt3, "tessera:int:upload:").await;
+    assert!(
+        text(&late).contains("waited more than 15 minutes"),
+        "{late}"
+    );
+    let gone = press(&app, &admin, &prompt3, "tessera:int:discard:").await;
+    assert!(text(&gone).contains("no longer waiting"), "{gone}");
+    let uploaded: Vec<String> = app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read")
+        .into_iter()
+        .filter(|c| c.action == ConsentAction::Uploaded)
+        .map(|c| c.version)
+        .collect();
+    assert_eq!(uploaded, ["0.1.0", "0.2.0"]);
+
+    // Discarding stores nothing, and the file stops waiting.
+    let v4 = with_version(plugin("test_state"), "0.1.0", "0.4.0");
+    let (prompt4, _) = upload_as(&app, &admin, "test_state.wasm", v4).await;
+    let discarded = press(&app, &admin, &prompt4, "tessera:int:discard:").await;
+    assert!(text(&discarded).contains("discarded"), "{discarded}");
+    let late = press(&app, &admin, &prompt4, "tessera:int:upload:").await;
+    assert!(text(&late).contains("no longer waiting"), "{late}");
+    app.finish().await;
+}
+
+/// Stores an upload the way another process confirming it would: only the database knows it.
+async fn uploaded_elsewhere(app: &TestApp, bytes: Vec<u8>) {
+    let admin = app.admin();
+    let inspection = tessera::plugins::component::inspect(&bytes).expect("inspects");
+    let consent = tessera::privacy::records::consent(
+        &inspection,
+        app.guild,
+        ConsentAction::Uploaded,
+        Some(admin.user_id),
+    );
+    let row = tessera::store::GuildPlugin {
+        guild_id: app.guild,
+        plugin_id: inspection.manifest.id.clone(),
+        version: inspection.manifest.version.clone(),
+        sha256: inspection.sha256.clone(),
+        manifest: String::new(),
+        wasm: bytes,
+        uploaded_by: admin.user_id,
+        uploaded_at: 0,
+    };
+    assert!(app
+        .store
+        .add_guild_plugin(&row, &consent)
+        .await
+        .expect("stored"));
+}
+
+on_both_backends!(
+    an_upload_confirmed_by_another_process_is_used_here_without_a_restart,
+    upload_from_elsewhere
+);
+async fn upload_from_elsewhere(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(5).await;
+    uploaded_elsewhere(&app, plugin("test_state")).await;
+    let enabled = app.enable_plugin("test-state", &[]).await;
+    assert!(text(&enabled).contains("is enabled"), "{enabled}");
+    app.command(
+        &app.admin(),
+        app.lobby,
+        "welcome",
+        json!([{"name": "set", "type": 1, "options": [{"name": "message", "type": 3, "value": "count=%test-state.count%"}]}]),
+    )
+    .await;
+    let channel = app.open_via_panel(&app.member(1)).await;
+    assert!(
+        text(&app.welcome(channel)).contains("count=1"),
+        "{}",
+        app.welcome(channel)
+    );
+
+    // A newer version added elsewhere runs from the next ticket on.
+    uploaded_elsewhere(&app, with_version(plugin("test_state"), "0.1.0", "0.2.0")).await;
+    app.open_via_panel(&app.member(2)).await;
+    let delivered = app
+        .store
+        .deliveries_for_user(app.member(2).user_id)
+        .await
+        .expect("read");
+    assert_eq!(
+        delivered
+            .iter()
+            .map(|d| d.version.as_str())
+            .collect::<Vec<_>>(),
+        ["0.2.0"]
+    );
+    app.finish().await;
+}

@@ -544,3 +544,163 @@ async fn installed_plugins_(backend: Backend) {
     );
     assert!(all[0].installed_at > 0);
 }
+
+on_both_backends!(
+    a_held_upload_is_taken_once_by_its_uploader_in_its_server_before_it_expires,
+    held_uploads_
+);
+async fn held_uploads_(backend: Backend) {
+    use tessera::store::{PendingUpload, Refusal};
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (admin, other_admin, now) = (5, 6, 1_000_000);
+    let held = |sha: &str, expires_at| PendingUpload {
+        guild_id: GUILD,
+        sha256: sha.to_owned(),
+        uploaded_by: admin,
+        wasm: vec![0, 97, 115, 109],
+        expires_at,
+    };
+    store
+        .hold_upload(&held("aa", now + 1000), now)
+        .await
+        .expect("held");
+    // Another server, or another admin, cannot take it; it keeps waiting for its uploader.
+    let take = |guild, user, at| {
+        let store = store.clone();
+        async move {
+            store
+                .take_upload(guild, "aa", user, at)
+                .await
+                .expect("read")
+        }
+    };
+    assert_eq!(take(OTHER_GUILD, admin, now).await, Err(Refusal::Missing));
+    assert_eq!(take(GUILD, other_admin, now).await, Err(Refusal::NotYours));
+    let taken = take(GUILD, admin, now + 999).await.expect("taken");
+    assert_eq!(taken, held("aa", now + 1000));
+    assert_eq!(take(GUILD, admin, now).await, Err(Refusal::Missing));
+
+    // Past its expiry it is refused as expired, deleted, and then simply gone.
+    store
+        .hold_upload(&held("bb", now + 1000), now)
+        .await
+        .expect("held");
+    let late = store
+        .take_upload(GUILD, "bb", admin, now + 1000)
+        .await
+        .expect("read");
+    assert_eq!(late, Err(Refusal::Expired));
+    let again = store
+        .take_upload(GUILD, "bb", admin, now)
+        .await
+        .expect("read");
+    assert_eq!(again, Err(Refusal::Missing));
+
+    // Holding sweeps every expired upload; leaving the server forgets the rest.
+    store
+        .hold_upload(&held("cc", now + 10), now)
+        .await
+        .expect("held");
+    store
+        .hold_upload(&held("dd", now + 5000), now + 20)
+        .await
+        .expect("held");
+    assert_eq!(
+        store
+            .take_upload(GUILD, "cc", admin, now)
+            .await
+            .expect("read"),
+        Err(Refusal::Missing)
+    );
+    store.forget_guild_pending(GUILD).await.expect("forgotten");
+    assert_eq!(
+        store
+            .take_upload(GUILD, "dd", admin, now)
+            .await
+            .expect("read"),
+        Err(Refusal::Missing)
+    );
+}
+
+on_both_backends!(
+    an_enable_prompt_is_read_until_taken_and_refused_once_expired,
+    enable_prompts_
+);
+async fn enable_prompts_(backend: Backend) {
+    use tessera::store::{PendingEnable, Refusal};
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let (admin, now) = (5, 1_000_000);
+    let shown = PendingEnable {
+        guild_id: GUILD,
+        plugin_id: "example".to_owned(),
+        user_id: admin,
+        sha256: "aa".to_owned(),
+        expires_at: now + 1000,
+    };
+    store.hold_enable(&shown, now).await.expect("held");
+    for _ in 0..2 {
+        assert_eq!(
+            store
+                .pending_enable(GUILD, "example", admin, now)
+                .await
+                .expect("read"),
+            Ok(shown.clone())
+        );
+    }
+    assert_eq!(
+        store
+            .pending_enable(OTHER_GUILD, "example", admin, now)
+            .await
+            .expect("read"),
+        Err(Refusal::Missing)
+    );
+    assert_eq!(
+        store
+            .pending_enable(GUILD, "example", admin + 1, now)
+            .await
+            .expect("read"),
+        Err(Refusal::Missing)
+    );
+    assert_eq!(
+        store
+            .take_enable(GUILD, "example", admin, now)
+            .await
+            .expect("read"),
+        Ok(shown.clone())
+    );
+    assert_eq!(
+        store
+            .take_enable(GUILD, "example", admin, now)
+            .await
+            .expect("read"),
+        Err(Refusal::Missing)
+    );
+
+    store.hold_enable(&shown, now).await.expect("held");
+    assert_eq!(
+        store
+            .pending_enable(GUILD, "example", admin, now + 1000)
+            .await
+            .expect("read"),
+        Err(Refusal::Expired)
+    );
+    assert_eq!(
+        store
+            .take_enable(GUILD, "example", admin, now + 1000)
+            .await
+            .expect("read"),
+        Err(Refusal::Expired)
+    );
+    assert_eq!(
+        store
+            .take_enable(GUILD, "example", admin, now)
+            .await
+            .expect("read"),
+        Err(Refusal::Missing),
+        "an expired prompt is deleted when taken"
+    );
+}

@@ -4,10 +4,13 @@ use serenity::builder::{CreateCommand, CreateCommandOption};
 use serenity::model::application::{CommandOptionType, InteractionContext};
 use serenity::model::id::GuildId;
 
+use anyhow::Context as _;
+
 use super::{missing_option, Options};
 use crate::bot::Bot;
 use crate::discord::reply::Reply;
-use crate::integrations::welcome::neutralise;
+use crate::discord::text::neutralise;
+use crate::privacy::disclosure::{self, ForMember};
 
 /// The command definition.
 pub fn register() -> CreateCommand {
@@ -29,48 +32,32 @@ pub async fn run(bot: &Bot, guild_id: GuildId, options: &Options<'_>) -> anyhow:
     }
 }
 
+#[tracing::instrument(skip_all, fields(guild_id = guild_id))]
 async fn integrations(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
-    let rows = bot.store.guild_integrations(guild_id).await?;
-    let mut lines = Vec::new();
-    for row in rows.iter().filter(|r| r.enabled) {
-        let Some(available) = bot.integrations.get(guild_id, &row.plugin_id) else {
-            continue;
-        };
-        let m = available.manifest();
-        let hosts =
-            crate::integrations::Integrations::describe_hosts(&available, Some(&row.config));
-        let hosts = if hosts.is_empty() {
-            "no network access".to_owned()
-        } else {
-            format!("may contact {}", hosts.join(", "))
-        };
-        let also = if m.receives_server_id {
-            "; also receives this server's ID"
-        } else {
-            ""
-        };
-        lines.push(format!(
-            "**{}** ({}; {}{also}): {}\nPrivacy policy: <{}>",
-            neutralise(&m.name),
-            m.version,
-            hosts,
-            neutralise(&m.data_use),
-            m.privacy_policy
-        ));
+    let rows = bot
+        .store
+        .guild_integrations(guild_id)
+        .await
+        .context("reading the server's integrations")?;
+    if rows
+        .iter()
+        .any(|r| r.enabled && !bot.integrations.is_global(&r.plugin_id))
+    {
+        bot.integrations.sync_uploads(&bot.store, guild_id).await;
     }
-    if lines.is_empty() {
-        return Ok(Reply::text(
-            "This server has no integrations enabled: when you open a ticket, Tessera shares your user ID with no one.",
-        ));
-    }
-    let mut text = format!(
-        "When you open a ticket here, Tessera gives **your Discord user ID** (and nothing else about you) to {} \
-         enabled by this server's admins:\n\n{}",
-        if lines.len() == 1 { "this integration" } else { "these integrations" },
-        lines.join("\n\n")
-    );
-    if text.chars().count() > 2000 {
-        text = text.chars().take(1999).collect::<String>() + "…";
-    }
-    Ok(Reply::text(text))
+    let enabled: Vec<_> = rows
+        .iter()
+        .filter(|r| r.enabled)
+        .filter_map(|row| Some((row, bot.integrations.get(guild_id, &row.plugin_id)?)))
+        .collect();
+    let entries: Vec<ForMember<'_>> = enabled
+        .iter()
+        .map(|(row, available)| ForMember {
+            manifest: available.manifest(),
+            name: neutralise(&available.manifest().name),
+            data_use: neutralise(&available.manifest().data_use),
+            config: &row.config,
+        })
+        .collect();
+    Ok(Reply::text(disclosure::for_member(&entries)))
 }

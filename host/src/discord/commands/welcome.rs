@@ -7,7 +7,7 @@ use serenity::model::permissions::Permissions;
 use super::{missing_option, Ctx, Options, Result};
 use crate::discord::reply::Reply;
 use crate::discord::text::code_block;
-use crate::integrations::welcome::{self, Token, DEFAULT_TEMPLATE, MAX_TEMPLATE_CHARS};
+use crate::discord::welcome::{self, Token, DEFAULT_TEMPLATE, MAX_TEMPLATE_CHARS};
 
 const NOT_SET_UP: &str = "Tickets aren't set up in this server yet. Run `/setup` first.";
 

@@ -6,7 +6,8 @@
 //! [`UNAVAILABLE`], never the raw token. Text between two `%` that is not a token (as in
 //! "50% off, 20% more") is left alone. Filling is one pass: a value is never expanded again.
 
-use super::PluginRun;
+use super::text::{neutralise, MAX_MESSAGE_CHARS};
+use crate::integrations::PluginRun;
 
 /// The template when the server has not set one.
 pub const DEFAULT_TEMPLATE: &str =
@@ -17,9 +18,6 @@ pub const UNAVAILABLE: &str = "*unavailable*";
 
 /// The longest template `/welcome set` accepts.
 pub const MAX_TEMPLATE_CHARS: usize = 1500;
-
-/// Discord's limit for a message's content.
-pub const MAX_MESSAGE_CHARS: usize = 2000;
 
 /// A token found in a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,77 +96,6 @@ pub struct WelcomeContext<'a> {
     pub subject: Option<&'a str>,
 }
 
-/// Makes a plugin's value inert: no mentions, masked links, code, formatting, headings, lists
-/// or quotes, one line. URLs stay clickable: in a word containing `://` only the characters
-/// that could mention or mask a link are escaped.
-pub fn neutralise(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 8);
-    let one_line: String = value
-        .chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .filter(|c| !c.is_control())
-        .collect();
-    // Block syntax (`-# `, `- `, `+ `, `1. `) only counts at the start of a line.
-    let mut rest = one_line.as_str();
-    if let Some(c @ ('-' | '+')) = rest.chars().next() {
-        out.push('\\');
-        out.push(c);
-        rest = &rest[1..];
-    } else {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if digits > 0 && rest[digits..].starts_with('.') {
-            out.push_str(&rest[..digits]);
-            out.push_str("\\.");
-            rest = &rest[digits + 1..];
-        }
-    }
-    for (i, word) in rest.split(' ').enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let url = word.contains("://");
-        let chars: Vec<char> = word.chars().collect();
-        for (j, &c) in chars.iter().enumerate() {
-            let escape = match c {
-                // Mentions, masked links and code spans.
-                '\\' | '<' | '>' | '[' | ']' | '`' | '@' => true,
-                // Emphasis, strike-through, spoilers and headings; not inside URLs.
-                '*' | '~' | '|' | '#' => !url,
-                // `_` formats only at a word's edge (`_a_`, `__a__`); snake_case is left alone.
-                '_' => {
-                    let alnum = |k: Option<&char>| k.is_some_and(|c| c.is_alphanumeric());
-                    let inside_word = j > 0 && alnum(chars.get(j - 1)) && alnum(chars.get(j + 1));
-                    !url && !inside_word
-                }
-                _ => false,
-            };
-            if escape {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Makes a plugin's message to admins (a refused setting, a failure) safe to show: it cannot
-/// mention anyone or mask a link, but keeps code spans (`like this`), which admins read better.
-pub fn inert_message(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\\' | '<' | '>' | '[' | ']' | '@' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push('\n'),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Fills `template` (or the default) for one ticket with what the plugins returned.
 pub fn render(template: Option<&str>, ctx: &WelcomeContext<'_>, runs: &[PluginRun]) -> String {
     let template = template.unwrap_or(DEFAULT_TEMPLATE);
@@ -214,24 +141,11 @@ pub fn render(template: Option<&str>, ctx: &WelcomeContext<'_>, runs: &[PluginRu
 
 /// The line telling the member which integrations received their ID (PRIVACY.md #16).
 fn shared_with(runs: &[PluginRun]) -> String {
-    if runs.is_empty() {
-        return String::new();
-    }
-    let list: Vec<String> = runs
+    let received: Vec<(String, &str)> = runs
         .iter()
-        .map(|r| {
-            format!(
-                "**{}** ([privacy policy](<{}>))",
-                neutralise(&r.name),
-                r.privacy_policy
-            )
-        })
+        .map(|r| (neutralise(&r.name), r.privacy_policy.as_str()))
         .collect();
-    format!(
-        "\n-# 🔌 Your user ID was shared with {} enabled by this server's admins: {}. `/privacy integrations` lists them.",
-        if runs.len() == 1 { "an integration" } else { "integrations" },
-        list.join(", ")
-    )
+    crate::privacy::disclosure::at_ticket_open(&received)
 }
 
 #[cfg(test)]
@@ -304,27 +218,6 @@ mod tests {
             body,
             "\\@everyone \\<\\@1\\> \\[x\\](https://evil) %user% \\`c\\` line"
         );
-    }
-
-    #[test]
-    fn formatting_headings_and_lists_are_inert_but_urls_and_snake_case_survive() {
-        for (value, inert) in [
-            (
-                "**bold** __under__ ~~gone~~ ||spoiler||",
-                "\\*\\*bold\\*\\* \\_\\_under\\_\\_ \\~\\~gone\\~\\~ \\|\\|spoiler\\|\\|",
-            ),
-            ("# Huge", "\\# Huge"),
-            ("-# small", "\\-\\# small"),
-            ("- item", "\\- item"),
-            ("1. first", "1\\. first"),
-            (
-                "builder_man_2 https://x.example/a_b*c#d",
-                "builder_man_2 https://x.example/a_b*c#d",
-            ),
-            ("_italic_", "\\_italic\\_"),
-        ] {
-            assert_eq!(neutralise(value), inert, "{value}");
-        }
     }
 
     #[test]

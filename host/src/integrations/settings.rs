@@ -1,0 +1,379 @@
+//! A server's settings for a plugin: the values admins enter (checked here), the secrets among
+//! them (sealed at rest, opened in exactly one place: [`Secrets::open`]), and what the plugin
+//! then sees.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::integrations::{Available, Integrations};
+use crate::plugins::egress::client::DestinationError;
+use crate::plugins::egress::secrets::{named_secrets, NamedSecretsError};
+use crate::plugins::egress::url::UrlError;
+use crate::plugins::manifest::{self, AllowedHost, Manifest};
+use crate::plugins::runtime::SettingsRejected;
+use crate::secrets::{SecretsKey, Unsealable};
+use crate::store::GuildIntegration;
+
+/// The longest one-line config value accepted.
+pub const MAX_CONFIG_VALUE: u16 = 1000;
+/// The longest multi-line value (config or named secrets) accepted.
+pub const MAX_MULTILINE_VALUE: u16 = 2000;
+/// The longest one-line secret accepted.
+pub const MAX_SECRET_VALUE: u16 = 1000;
+
+/// The context sealed secrets are bound to: one server, one plugin.
+pub fn secrets_context(guild_id: u64, plugin_id: &str) -> String {
+    format!("tessera:secrets:guild:{guild_id}:plugin:{plugin_id}")
+}
+
+/// Why a server's stored secrets cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// The operator removed `plugins.secrets_key`.
+    #[error("plugins.secrets_key is not configured any more")]
+    NoKey,
+    /// Another key, another row, or tampered with.
+    #[error("the secrets do not open with plugins.secrets_key (was the key changed?)")]
+    Unsealable(#[from] Unsealable),
+    /// Opened, but not what Tessera sealed.
+    #[error("the opened secrets are not a JSON object")]
+    NotJson(#[source] serde_json::Error),
+}
+
+/// The key that seals and opens servers' secrets, if the operator configured one.
+#[derive(Debug)]
+pub struct Secrets {
+    key: Option<SecretsKey>,
+}
+
+impl Secrets {
+    /// Around the operator's key.
+    pub fn new(key: Option<SecretsKey>) -> Secrets {
+        Secrets { key }
+    }
+
+    /// The key, if configured.
+    pub fn key(&self) -> Option<&SecretsKey> {
+        self.key.as_ref()
+    }
+
+    /// The row's secrets, opened; empty when it has none. The only place sealed secrets are
+    /// opened: every caller learns why they would not open.
+    pub fn open(&self, row: &GuildIntegration) -> Result<HashMap<String, String>, SecretsError> {
+        let Some(sealed) = &row.sealed_secrets else {
+            return Ok(HashMap::new());
+        };
+        let key = self.key.as_ref().ok_or(SecretsError::NoKey)?;
+        let plain = key.open(&secrets_context(row.guild_id, &row.plugin_id), sealed)?;
+        serde_json::from_slice(&plain).map_err(SecretsError::NotJson)
+    }
+
+    /// Seals a server's secrets for one plugin.
+    pub fn seal(
+        &self,
+        guild_id: u64,
+        plugin_id: &str,
+        secrets: &HashMap<String, String>,
+    ) -> Result<String, SecretsError> {
+        let key = self.key.as_ref().ok_or(SecretsError::NoKey)?;
+        let plain = serde_json::to_vec(secrets).map_err(SecretsError::NotJson)?;
+        Ok(key.seal(&secrets_context(guild_id, plugin_id), &plain))
+    }
+}
+
+/// A value an admin entered that cannot be saved; each message says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// A config value too long, or on several lines where one is expected.
+    #[error("`{key}` must be one line of at most {max} characters. Nothing was saved.")]
+    ConfigTooLong {
+        /// The setting.
+        key: String,
+        /// Its limit.
+        max: u16,
+    },
+    /// A secret too long (or, when not a multi-line list, spanning lines).
+    #[error("`{key}` is too long (at most {max} characters){}. Nothing was saved.", if *.multiline { "" } else { " or spans lines" })]
+    SecretTooLong {
+        /// The secret.
+        key: String,
+        /// Its limit.
+        max: u16,
+        /// Whether it may span lines.
+        multiline: bool,
+    },
+    /// A required value left empty.
+    #[error("`{0}` is required. Nothing was saved; try again.")]
+    Required(String),
+    /// Secrets, but no key to seal them with.
+    #[error("**{0}** needs secrets, and this bot's operator has not configured `plugins.secrets_key` to encrypt them. Nothing was saved.")]
+    NoKey(String),
+    /// A field left empty to keep its stored secret, but the stored secrets do not open.
+    #[error("The stored secrets of **{name}** cannot be used ({problem}), so an empty field cannot keep its secret. Enter every secret again. Nothing was saved.")]
+    StoredSecrets {
+        /// The plugin's display name.
+        name: String,
+        /// Why they do not open.
+        problem: String,
+    },
+}
+
+/// The declared config keys of `manifest` from what an admin submitted: checked, trimmed of
+/// undeclared keys, empty optional values left out.
+pub fn clean_config(
+    manifest: &Manifest,
+    submitted: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, InputError> {
+    let mut config = BTreeMap::new();
+    for key in &manifest.config {
+        let value = submitted
+            .get(&key.name)
+            .map(String::as_str)
+            .unwrap_or_default();
+        let max = if key.multiline {
+            MAX_MULTILINE_VALUE
+        } else {
+            MAX_CONFIG_VALUE
+        };
+        if value.chars().count() > usize::from(max)
+            || (!key.multiline && value.contains(['\r', '\n']))
+        {
+            return Err(InputError::ConfigTooLong {
+                key: key.name.clone(),
+                max,
+            });
+        }
+        if value.is_empty() {
+            if key.required {
+                return Err(InputError::Required(key.name.clone()));
+            }
+            continue;
+        }
+        config.insert(key.name.clone(), value.to_owned());
+    }
+    Ok(config)
+}
+
+/// The secrets to store: those submitted, and for each field left empty the stored one.
+/// `stored` is what [`Secrets::open`] made of the stored row; when it failed, an empty field
+/// cannot keep anything and the admin is told so rather than the secret silently dropped.
+pub fn merge_secrets(
+    manifest: &Manifest,
+    stored: Result<HashMap<String, String>, SecretsError>,
+    submitted: &HashMap<String, String>,
+) -> Result<HashMap<String, String>, InputError> {
+    let keeps_any = manifest.secrets.iter().any(|s| {
+        submitted
+            .get(&s.name)
+            .map(String::as_str)
+            .unwrap_or_default()
+            .is_empty()
+    });
+    let mut merged = match stored {
+        Ok(stored) => stored,
+        Err(problem) if keeps_any => {
+            return Err(InputError::StoredSecrets {
+                name: manifest.name.clone(),
+                problem: problem.to_string(),
+            })
+        }
+        // Every secret is entered again: what was stored no longer matters.
+        Err(_) => HashMap::new(),
+    };
+    for spec in &manifest.secrets {
+        let value = submitted
+            .get(&spec.name)
+            .map(String::as_str)
+            .unwrap_or_default();
+        let (bad, max) = if spec.named {
+            (
+                value.contains('\0') || value.chars().count() > usize::from(MAX_MULTILINE_VALUE),
+                MAX_MULTILINE_VALUE,
+            )
+        } else {
+            (
+                value.contains(['\r', '\n', '\0'])
+                    || value.chars().count() > usize::from(MAX_SECRET_VALUE),
+                MAX_SECRET_VALUE,
+            )
+        };
+        if bad {
+            return Err(InputError::SecretTooLong {
+                key: spec.name.clone(),
+                max,
+                multiline: spec.named,
+            });
+        }
+        if !value.is_empty() {
+            merged.insert(spec.name.clone(), value.to_owned());
+        }
+        if spec.required && !merged.contains_key(&spec.name) {
+            return Err(InputError::Required(spec.name.clone()));
+        }
+    }
+    merged.retain(|k, _| manifest.secrets.iter().any(|s| &s.name == k));
+    Ok(merged)
+}
+
+/// Why a plugin refuses settings (after they were well-formed); for the admin.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// A URL setting that names where the plugin connects is not an https URL on 443.
+    #[error("`{key}` {problem}.")]
+    UrlSetting {
+        /// The setting.
+        key: String,
+        /// What is wrong.
+        problem: UrlError,
+    },
+    /// A URL setting whose host is not public.
+    #[error("`{key}` cannot be used: {problem}. Integrations may only reach public hosts.")]
+    Unreachable {
+        /// The setting.
+        key: String,
+        /// Why.
+        problem: DestinationError,
+    },
+    /// A list of named secrets that does not parse.
+    #[error("`{key}` {problem}.")]
+    NamedSecrets {
+        /// The secret.
+        key: String,
+        /// What is wrong.
+        problem: NamedSecretsError,
+    },
+    /// The plugin's own `validate-config` said no, or failed while checking.
+    #[error("{0}")]
+    ByPlugin(SettingsRejected),
+}
+
+/// The settings a plugin sees: the server's, plus the server's ID if the manifest asks.
+pub fn plugin_config(
+    manifest: &Manifest,
+    guild_id: u64,
+    config: impl Iterator<Item = (String, String)>,
+) -> HashMap<String, String> {
+    let mut config: HashMap<String, String> = config.collect();
+    if manifest.receives_server_id {
+        config.insert(manifest::SERVER_ID_KEY.to_owned(), guild_id.to_string());
+    }
+    config
+}
+
+impl Integrations {
+    /// Checks settings an admin is saving: each URL setting that names where the plugin may
+    /// connect (an https URL on port 443 whose host resolves to public addresses only), then
+    /// the plugin's own `validate-config`.
+    #[tracing::instrument(skip_all, fields(guild_id = guild_id, plugin = %available.manifest().id))]
+    pub async fn validate_settings(
+        &self,
+        available: &Available,
+        guild_id: u64,
+        config: &BTreeMap<String, String>,
+        secrets: &HashMap<String, String>,
+    ) -> Result<(), Refused> {
+        let manifest = available.manifest();
+        for host in manifest.hosts().unwrap_or_default() {
+            let AllowedHost::FromConfig(key) = host else {
+                continue;
+            };
+            let Some(value) = config.get(&key) else {
+                continue;
+            };
+            let name =
+                manifest::url_setting_host(value).map_err(|problem| Refused::UrlSetting {
+                    key: key.clone(),
+                    problem,
+                })?;
+            self.runtime()
+                .egress()
+                .check_destination(&name)
+                .await
+                .map_err(|problem| Refused::Unreachable { key, problem })?;
+        }
+        for spec in manifest.secrets.iter().filter(|s| s.named) {
+            if let Some(value) = secrets.get(&spec.name) {
+                named_secrets(value).map_err(|problem| Refused::NamedSecrets {
+                    key: spec.name.clone(),
+                    problem,
+                })?;
+            }
+        }
+        let config = plugin_config(manifest, guild_id, config.clone().into_iter());
+        self.runtime()
+            .validate_config(&available.plugin, config, secrets.clone())
+            .await
+            .map_err(Refused::ByPlugin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn manifest() -> Manifest {
+        toml::from_str(
+            "id = \"x\"\nname = \"X\"\nversion = \"1.0.0\"\ndescription = \"d\"\nauthor = \"a\"\n\
+             privacy_policy = \"https://x.example/privacy\"\ndata_use = \"d\"\n\
+             allowed_hosts = [\"api.example.com\"]\n\
+             [[secrets]]\nname = \"token\"\ndescription = \"t\"\nhost = \"api.example.com\"\nrequired = true\n",
+        )
+        .expect("a manifest")
+    }
+
+    fn row(sealed: Option<String>) -> GuildIntegration {
+        GuildIntegration {
+            guild_id: 1,
+            plugin_id: "x".to_owned(),
+            enabled: true,
+            config: BTreeMap::new(),
+            sealed_secrets: sealed,
+            consecutive_failures: 0,
+            disabled_reason: None,
+            updated_by: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn secrets_open_only_for_their_row_and_say_why_not() {
+        let secrets = Secrets::new(SecretsKey::parse(KEY).ok());
+        let plain = HashMap::from([("token".to_owned(), "hunter2".to_owned())]);
+        let sealed = secrets.seal(1, "x", &plain).expect("sealed");
+        assert_eq!(
+            secrets.open(&row(Some(sealed.clone()))).expect("opens"),
+            plain
+        );
+        let mut other = row(Some(sealed.clone()));
+        other.guild_id = 2;
+        assert!(matches!(
+            secrets.open(&other),
+            Err(SecretsError::Unsealable(_))
+        ));
+        assert!(matches!(
+            Secrets::new(None).open(&row(Some(sealed))),
+            Err(SecretsError::NoKey)
+        ));
+        assert_eq!(secrets.open(&row(None)).expect("none"), HashMap::new());
+    }
+
+    #[test]
+    fn a_kept_secret_that_does_not_open_is_reported_not_dropped() {
+        let m = manifest();
+        let empty = HashMap::from([("token".to_owned(), String::new())]);
+        let err = merge_secrets(&m, Err(SecretsError::NoKey), &empty).expect_err("refused");
+        assert!(matches!(err, InputError::StoredSecrets { .. }), "{err:?}");
+        // Entered again, the broken stored value no longer matters.
+        let entered = HashMap::from([("token".to_owned(), "new".to_owned())]);
+        assert_eq!(
+            merge_secrets(&m, Err(SecretsError::NoKey), &entered).expect("saved"),
+            entered
+        );
+        let stored = HashMap::from([("token".to_owned(), "old".to_owned())]);
+        assert_eq!(
+            merge_secrets(&m, Ok(stored.clone()), &empty).expect("kept"),
+            stored
+        );
+    }
+}
