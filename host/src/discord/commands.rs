@@ -104,6 +104,23 @@ const UNKNOWN_BUTTON: &str =
     "I don't recognise this button; it may belong to an older version of Tessera. \
      Ask the staff to post a new panel.";
 
+/// The request's context once what it `needs` is met; otherwise the answer that says why not.
+fn admit<'a>(
+    bot: &'a Bot,
+    http: &'a Http,
+    inv: &'a Invocation<'a>,
+    needs: Needs,
+) -> std::result::Result<Ctx<'a>, Reply> {
+    let Some(ctx) = Ctx::new(bot, http, inv) else {
+        return Err(Reply::text(OUTSIDE_SERVER));
+    };
+    tracing::Span::current().record("guild_id", ctx.guild_id.get());
+    if needs == Needs::Manager && !ctx.caller.is_manager() {
+        return Err(Reply::text(MANAGERS_ONLY));
+    }
+    Ok(ctx)
+}
+
 /// A request that passed its command's checks: who asks, where, and the ports to act through.
 pub struct Ctx<'a> {
     /// Shared state.
@@ -161,20 +178,17 @@ pub async fn run(
     inv: &Invocation<'_>,
     data: &CommandData,
 ) -> anyhow::Result<Reply> {
-    let Some(ctx) = Ctx::new(bot, http, inv) else {
-        return Ok(Reply::text(OUTSIDE_SERVER));
-    };
-    tracing::Span::current().record("guild_id", ctx.guild_id.get());
-    let options = Options::new(&data.options);
     let Some(needs) = needs(&data.name) else {
         tracing::warn!(command = %data.name, "unknown command");
         return Ok(Reply::text(
             "I don't know that command; Discord may be showing an outdated list. Try again in a minute.",
         ));
     };
-    if needs == Needs::Manager && !ctx.caller.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
+    let ctx = match admit(bot, http, inv, needs) {
+        Ok(ctx) => ctx,
+        Err(refusal) => return Ok(refusal),
+    };
+    let options = Options::new(&data.options);
     let here = if needs == Needs::Ticket {
         match ctx
             .tickets()
@@ -212,16 +226,13 @@ pub async fn press(
     inv: &Invocation<'_>,
     action: Option<Action>,
 ) -> anyhow::Result<Reply> {
-    let Some(ctx) = Ctx::new(bot, http, inv) else {
-        return Ok(Reply::text(OUTSIDE_SERVER));
-    };
-    tracing::Span::current().record("guild_id", ctx.guild_id.get());
     let Some(action) = action else {
         return Ok(Reply::text(UNKNOWN_BUTTON));
     };
-    if action.needs() == Needs::Manager && !ctx.caller.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
+    let ctx = match admit(bot, http, inv, action.needs()) {
+        Ok(ctx) => ctx,
+        Err(refusal) => return Ok(refusal),
+    };
     let tickets = ctx.tickets();
     let g = ctx.guild_id.get();
     Ok(match action {
@@ -268,17 +279,14 @@ pub async fn submit(
     inv: &Invocation<'_>,
     modal: &ModalInteraction,
 ) -> anyhow::Result<Reply> {
-    let Some(ctx) = Ctx::new(bot, http, inv) else {
-        return Ok(Reply::text(OUTSIDE_SERVER));
-    };
-    tracing::Span::current().record("guild_id", ctx.guild_id.get());
     let Some(Action::IntegrationForm { mode, plugin }) = Action::parse(&modal.data.custom_id)
     else {
         return Ok(Reply::text(UNKNOWN_FORM));
     };
-    if !ctx.caller.is_manager() {
-        return Ok(Reply::text(MANAGERS_ONLY));
-    }
+    let ctx = match admit(bot, http, inv, Needs::Manager) {
+        Ok(ctx) => ctx,
+        Err(refusal) => return Ok(refusal),
+    };
     integrations::submitted(bot, inv, ctx.guild_id.get(), mode, &plugin, modal).await
 }
 
