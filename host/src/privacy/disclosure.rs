@@ -138,7 +138,7 @@ pub fn for_member(enabled: &[ForMember<'_>]) -> String {
             )
         })
         .collect();
-    let mut text = format!(
+    format!(
         "When you open a ticket here, Tessera gives **{}** (and nothing else about you) to {} \
          enabled by this server's admins:\n\n{}",
         user_id(Whose::Yours),
@@ -148,11 +148,7 @@ pub fn for_member(enabled: &[ForMember<'_>]) -> String {
             "these integrations"
         },
         lines.join("\n\n")
-    );
-    if text.chars().count() > 2000 {
-        text = text.chars().take(1999).collect::<String>() + "…";
-    }
-    text
+    )
 }
 
 /// The user ID alone, as every plugin receives it (the server's ID is said per plugin).

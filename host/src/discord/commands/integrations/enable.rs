@@ -102,7 +102,6 @@ pub(super) async fn prompt(
             settings.join("; ")
         ));
     }
-    let text: String = text.chars().take(2000).collect();
     remember_shown(bot, inv, guild_id, available).await?;
     Ok(
         Reply::text(text).with_components(vec![CreateActionRow::Buttons(vec![

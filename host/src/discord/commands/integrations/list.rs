@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use crate::bot::Bot;
 use crate::discord::reply::Reply;
-use crate::discord::text::{inert_message, neutralise};
+use crate::discord::text::{inert_message, join_fitting, neutralise};
 use crate::integrations::Source;
 use crate::privacy::disclosure::{self, Whose};
 use crate::store::GuildIntegration;
@@ -104,25 +104,5 @@ pub(super) async fn list(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
              and admins can add their own with `/integrations upload`.",
         ));
     }
-    Ok(Reply::text(fit(entries, "\n\n")))
-}
-
-/// Joins entries, leaving out whole entries past Discord's 2000 characters.
-fn fit(entries: Vec<String>, sep: &str) -> String {
-    let total = entries.len();
-    let mut out = String::new();
-    for (i, entry) in entries.into_iter().enumerate() {
-        let more = format!("{sep}…and {} more.", total - i);
-        let candidate = if out.is_empty() {
-            entry.clone()
-        } else {
-            format!("{out}{sep}{entry}")
-        };
-        if candidate.chars().count() + more.chars().count() > 2000 {
-            out.push_str(&more);
-            return out;
-        }
-        out = candidate;
-    }
-    out
+    Ok(Reply::text(join_fitting(entries, "\n\n")))
 }

@@ -101,7 +101,6 @@ pub(super) async fn upload(
         granted.cpu.as_millis(),
         m.id,
     );
-    let text: String = text.chars().take(2000).collect();
     uploads
         .hold(&bot.store, guild_id, &pending, crate::store::now_ms())
         .await
