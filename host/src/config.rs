@@ -245,7 +245,7 @@ impl Settings {
             if let Err(problem) = crate::secrets::SecretsKey::parse(key.expose_secret()) {
                 return Err(ConfigError {
                     setting: describe("plugins.secrets_key"),
-                    problem,
+                    problem: problem.to_string(),
                 });
             }
         }

@@ -28,20 +28,28 @@ impl std::fmt::Debug for SecretsKey {
 #[error("the sealed secrets cannot be opened (another key, another row, or tampered with)")]
 pub struct Unsealable;
 
+/// Why a configured key is unusable; it says what is wrong, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadKey {
+    /// Not base64 at all.
+    #[error("is not base64; generate one with `openssl rand -base64 32`")]
+    NotBase64,
+    /// Base64 of the wrong length.
+    #[error("must be 32 bytes (it is {0}); generate one with `openssl rand -base64 32`")]
+    WrongLength(usize),
+    /// The crypto library refused it.
+    #[error("is not a usable AES-256 key")]
+    Unusable,
+}
+
 impl SecretsKey {
-    /// Parses 32 bytes, base64-encoded; the error says what is wrong, never the key.
-    pub fn parse(text: &str) -> Result<SecretsKey, String> {
-        let bytes = B64
-            .decode(text.trim())
-            .map_err(|_| "is not base64; generate one with `openssl rand -base64 32`".to_owned())?;
+    /// Parses 32 bytes, base64-encoded.
+    pub fn parse(text: &str) -> Result<SecretsKey, BadKey> {
+        let bytes = B64.decode(text.trim()).map_err(|_| BadKey::NotBase64)?;
         if bytes.len() != 32 {
-            return Err(format!(
-                "must be 32 bytes (it is {}); generate one with `openssl rand -base64 32`",
-                bytes.len()
-            ));
+            return Err(BadKey::WrongLength(bytes.len()));
         }
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| "is not a usable AES-256 key".to_owned())?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| BadKey::Unusable)?;
         Ok(SecretsKey {
             key: LessSafeKey::new(key),
             rng: SystemRandom::new(),
@@ -141,8 +149,11 @@ mod tests {
     #[test]
     fn bad_keys_are_explained_without_echoing_them() {
         let err = SecretsKey::parse("not base64!!").expect_err("refused");
-        assert!(err.contains("base64"), "{err}");
+        assert_eq!(err, BadKey::NotBase64);
+        assert!(err.to_string().contains("base64"), "{err}");
         let err = SecretsKey::parse(&B64.encode([1u8; 16])).expect_err("refused");
-        assert!(err.contains("32 bytes") && err.contains("16"), "{err}");
+        assert_eq!(err, BadKey::WrongLength(16));
+        let text = err.to_string();
+        assert!(text.contains("32 bytes") && text.contains("16"), "{text}");
     }
 }

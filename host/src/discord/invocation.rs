@@ -28,44 +28,35 @@ pub struct Invocation<'a> {
     pub application_id: ApplicationId,
 }
 
+/// serenity's command, component and modal interactions carry these fields under the same names.
+macro_rules! invocation {
+    ($i:expr, member: $member:expr) => {
+        Invocation {
+            id: $i.id,
+            token: &$i.token,
+            guild_id: $i.guild_id,
+            channel_id: $i.channel_id,
+            user: &$i.user,
+            member: $member,
+            application_id: $i.application_id,
+        }
+    };
+}
+
 impl<'a> Invocation<'a> {
     /// From a slash command.
     pub fn command(c: &'a CommandInteraction) -> Invocation<'a> {
-        Invocation {
-            id: c.id,
-            token: &c.token,
-            guild_id: c.guild_id,
-            channel_id: c.channel_id,
-            user: &c.user,
-            member: c.member.as_deref(),
-            application_id: c.application_id,
-        }
+        invocation!(c, member: c.member.as_deref())
     }
 
     /// From a button.
     pub fn component(c: &'a ComponentInteraction) -> Invocation<'a> {
-        Invocation {
-            id: c.id,
-            token: &c.token,
-            guild_id: c.guild_id,
-            channel_id: c.channel_id,
-            user: &c.user,
-            member: c.member.as_ref(),
-            application_id: c.application_id,
-        }
+        invocation!(c, member: c.member.as_ref())
     }
 
     /// From a submitted modal.
     pub fn modal(m: &'a ModalInteraction) -> Invocation<'a> {
-        Invocation {
-            id: m.id,
-            token: &m.token,
-            guild_id: m.guild_id,
-            channel_id: m.channel_id,
-            user: &m.user,
-            member: m.member.as_ref(),
-            application_id: m.application_id,
-        }
+        invocation!(m, member: m.member.as_ref())
     }
 
     /// The caller's permissions in the channel, as Discord computed them.
