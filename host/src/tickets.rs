@@ -31,9 +31,30 @@ use crate::store::{Store, StoreError};
 /// A failure the caller cannot do anything about: the database failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TicketError {
-    /// A query failed; the ticket's state is as the store left it.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// A query failed while `doing` something; the ticket's state is as the store left it.
+    #[error("{doing}: {source}")]
+    Store {
+        /// What the service was doing, for the log.
+        doing: &'static str,
+        /// The database's error.
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// `.doing("…")` on a store result: the typed counterpart of anyhow's `.context`.
+pub trait Doing<T> {
+    /// Names what was being done when the store failed.
+    fn doing(self, what: &'static str) -> Result<T, TicketError>;
+}
+
+impl<T> Doing<T> for Result<T, StoreError> {
+    fn doing(self, what: &'static str) -> Result<T, TicketError> {
+        self.map_err(|source| TicketError::Store {
+            doing: what,
+            source,
+        })
+    }
 }
 
 /// The ticket service for one request: the database, the two ports, and the bot's own user id.

@@ -1,6 +1,6 @@
 //! Claiming a ticket: one staff member takes it; only they or a server manager can release it.
 
-use super::{Caller, DiscordPort, Notice, PluginPort, TicketError, Tickets};
+use super::{Caller, DiscordPort, Doing, Notice, PluginPort, TicketError, Tickets};
 use crate::store::{ClaimOutcome, GuildSettings, Ticket};
 
 /// The result of a claim.
@@ -44,7 +44,12 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             return Ok(Claimed::NotStaff);
         }
         Ok(
-            match self.store.claim_ticket(ticket.id, caller.user_id).await? {
+            match self
+                .store
+                .claim_ticket(ticket.id, caller.user_id)
+                .await
+                .doing("claiming a ticket")?
+            {
                 ClaimOutcome::Claimed => {
                     self.notice(ticket, Notice::Claimed { by: caller.user_id })
                         .await;
@@ -82,7 +87,8 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         if !self
             .store
             .unclaim_ticket(ticket.id, caller.user_id, only_if_held_by)
-            .await?
+            .await
+            .doing("releasing a claim")?
         {
             return Ok(Released::NotClaimed);
         }

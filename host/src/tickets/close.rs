@@ -2,7 +2,9 @@
 //! closer has their answer (the answer may live in that channel).
 
 use super::port::DeleteReason;
-use super::{Caller, DiscordFailure, DiscordPort, LogEvent, PluginPort, TicketError, Tickets};
+use super::{
+    Caller, DiscordFailure, DiscordPort, Doing, LogEvent, PluginPort, TicketError, Tickets,
+};
 use crate::store::{GuildSettings, Ticket};
 
 /// The result of asking to close a ticket.
@@ -37,7 +39,8 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         let Some(closed) = self
             .store
             .close_ticket(ticket.id, caller.user_id, reason)
-            .await?
+            .await
+            .doing("closing a ticket")?
         else {
             return Ok(CloseOutcome::AlreadyClosed);
         };

@@ -1,6 +1,6 @@
 //! Finding the open ticket an action is about.
 
-use super::{DiscordPort, PluginPort, TicketError, Tickets};
+use super::{DiscordPort, Doing, PluginPort, TicketError, Tickets};
 use crate::store::{GuildSettings, Ticket, TicketStatus};
 
 impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
@@ -11,7 +11,12 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         guild_id: u64,
         channel_id: u64,
     ) -> Result<Option<(Ticket, GuildSettings)>, TicketError> {
-        let Some(ticket) = self.store.ticket_by_channel(channel_id).await? else {
+        let Some(ticket) = self
+            .store
+            .ticket_by_channel(channel_id)
+            .await
+            .doing("finding the ticket of a channel")?
+        else {
             return Ok(None);
         };
         self.open_with_settings(guild_id, ticket).await
@@ -23,7 +28,12 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         guild_id: u64,
         ticket_id: i64,
     ) -> Result<Option<(Ticket, GuildSettings)>, TicketError> {
-        let Some(ticket) = self.store.ticket(ticket_id).await? else {
+        let Some(ticket) = self
+            .store
+            .ticket(ticket_id)
+            .await
+            .doing("finding a ticket")?
+        else {
             return Ok(None);
         };
         self.open_with_settings(guild_id, ticket).await
@@ -37,7 +47,11 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         if ticket.guild_id != guild_id || ticket.status != TicketStatus::Open {
             return Ok(None);
         }
-        let settings = self.store.guild_settings(guild_id).await?;
+        let settings = self
+            .store
+            .guild_settings(guild_id)
+            .await
+            .doing("reading the server's settings")?;
         Ok(settings.map(|s| (ticket, s)))
     }
 }

@@ -1,6 +1,6 @@
 //! Who is in a ticket besides its opener and staff: staff add and remove members.
 
-use super::{Caller, DiscordFailure, DiscordPort, Notice, PluginPort, TicketError, Tickets};
+use super::{Caller, DiscordFailure, DiscordPort, Doing, Notice, PluginPort, TicketError, Tickets};
 use crate::store::{GuildSettings, Ticket};
 
 /// The result of adding or removing someone.
@@ -44,7 +44,8 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         }
         self.store
             .add_ticket_member(ticket, user_id, caller.user_id)
-            .await?;
+            .await
+            .doing("recording an added member")?;
         self.notice(
             ticket,
             Notice::MemberAdded {
@@ -84,7 +85,8 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         }
         self.store
             .remove_ticket_member(ticket, user_id, caller.user_id)
-            .await?;
+            .await
+            .doing("recording a removed member")?;
         Ok(MemberChange::Done)
     }
 }

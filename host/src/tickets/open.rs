@@ -3,7 +3,7 @@
 
 use super::port::DeleteReason;
 use super::{
-    Caller, ChannelRequest, DiscordFailure, DiscordPort, LogEvent, PluginPort, TicketError,
+    Caller, ChannelRequest, DiscordFailure, DiscordPort, Doing, LogEvent, PluginPort, TicketError,
     Tickets, Welcome,
 };
 use crate::integrations::dispatch::auto_disabled;
@@ -76,7 +76,8 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             Origin::Panel(id) => self
                 .store
                 .panel_exists(caller.guild_id, id)
-                .await?
+                .await
+                .doing("looking up the panel")?
                 .then_some(id),
             Origin::Direct => None,
         };
@@ -97,7 +98,7 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
                     max_open,
                 })
             }
-            Err(OpenRefusal::Store(err)) => return Err(err.into()),
+            Err(OpenRefusal::Store(err)) => return Err(err).doing("reserving a ticket"),
         };
         tracing::Span::current().record("ticket_id", ticket.id);
 
@@ -131,7 +132,7 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             }
             Err(err) => {
                 self.undo_half_made(&ticket, channel_id).await;
-                return Err(err.into());
+                return Err(err).doing("attaching the channel to its ticket");
             }
         }
 

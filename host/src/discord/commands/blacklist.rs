@@ -7,6 +7,7 @@ use serenity::model::permissions::Permissions;
 use super::{missing_option, Ctx, Options, Result};
 use crate::discord::reply::Reply;
 use crate::discord::text::join_fitting;
+use crate::tickets::Doing;
 
 /// The command definition.
 pub fn register() -> CreateCommand {
@@ -58,7 +59,8 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
             let added = bot
                 .store
                 .blacklist_add(g, user.get(), sub.string("reason"), inv.user.id.get())
-                .await?;
+                .await
+                .doing("adding to the blacklist")?;
             Ok(Reply::text(if added {
                 format!("<@{user}> can no longer open tickets here.")
             } else {
@@ -70,7 +72,12 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
                 return Ok(missing_option("user"));
             };
             Ok(Reply::text(
-                if bot.store.blacklist_remove(g, user.get()).await? {
+                if bot
+                    .store
+                    .blacklist_remove(g, user.get())
+                    .await
+                    .doing("removing from the blacklist")?
+                {
                     format!("<@{user}> can open tickets again.")
                 } else {
                     format!("<@{user}> wasn't blacklisted.")
@@ -78,7 +85,11 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
             ))
         }
         Some(("list", _)) => {
-            let entries = bot.store.blacklist(g).await?;
+            let entries = bot
+                .store
+                .blacklist(g)
+                .await
+                .doing("reading the blacklist")?;
             if entries.is_empty() {
                 return Ok(Reply::text("Nobody is blacklisted."));
             }

@@ -11,7 +11,7 @@ use crate::discord::action::Action;
 use crate::discord::failure::{classify, generic_advice};
 use crate::discord::reply::Reply;
 use crate::discord::text::no_pings;
-use crate::tickets::DiscordFailure;
+use crate::tickets::{DiscordFailure, Doing};
 
 const DEFAULT_TITLE: &str = "Need help?";
 const DEFAULT_DESCRIPTION: &str =
@@ -41,7 +41,13 @@ pub fn register() -> CreateCommand {
 /// Records and posts the panel.
 pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
     let (bot, inv, guild_id) = (ctx.bot, ctx.inv, ctx.guild_id);
-    if bot.store.guild_settings(guild_id.get()).await?.is_none() {
+    if bot
+        .store
+        .guild_settings(guild_id.get())
+        .await
+        .doing("reading the server's settings")?
+        .is_none()
+    {
         return Ok(Reply::text(
             "Run `/setup` first: a panel's button needs to know who the staff are.",
         ));
@@ -59,7 +65,8 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
             label,
             inv.user.id.get(),
         )
-        .await?;
+        .await
+        .doing("recording the panel")?;
     let message = CreateMessage::new()
         .embed(CreateEmbed::new().title(title).description(description))
         .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
@@ -72,13 +79,17 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
         Ok(posted) => {
             bot.store
                 .set_panel_message(panel_id, posted.id.get())
-                .await?;
+                .await
+                .doing("recording the panel's message")?;
             Ok(Reply::text(
                 "Panel posted. Members can now open tickets with its button.",
             ))
         }
         Err(err) => {
-            bot.store.delete_panel(panel_id).await?;
+            bot.store
+                .delete_panel(panel_id)
+                .await
+                .doing("removing a panel that was not posted")?;
             let failure = classify(&err);
             tracing::warn!(error = %err, ?failure, "posting a panel failed");
             Ok(Reply::text(match failure {

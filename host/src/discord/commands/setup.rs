@@ -11,6 +11,7 @@ use super::{missing_option, Ctx, Options, Result};
 use crate::discord::failure::{classify, generic_advice};
 use crate::discord::reply::Reply;
 use crate::store::{GuildSettings, SettingsUpdate};
+use crate::tickets::Doing;
 
 /// The command definition.
 pub fn register() -> CreateCommand {
@@ -87,7 +88,12 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Re
         log_channel_id: log_channel.map(ChannelId::get),
         max_open,
     };
-    let settings = ctx.bot.store.save_settings(guild_id.get(), &update).await?;
+    let settings = ctx
+        .bot
+        .store
+        .save_settings(guild_id.get(), &update)
+        .await
+        .doing("saving the settings")?;
     Ok(Reply::text(describe(&settings)))
 }
 

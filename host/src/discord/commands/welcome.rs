@@ -8,6 +8,7 @@ use super::{missing_option, Ctx, Options, Result};
 use crate::discord::reply::Reply;
 use crate::discord::text::code_block;
 use crate::discord::welcome::{self, Token, DEFAULT_TEMPLATE, MAX_TEMPLATE_CHARS};
+use crate::tickets::Doing;
 
 const NOT_SET_UP: &str = "Tickets aren't set up in this server yet. Run `/setup` first.";
 
@@ -64,13 +65,19 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
                     "The welcome message must be 1 to {MAX_TEMPLATE_CHARS} characters."
                 )));
             }
-            if !bot.store.set_welcome_template(g, Some(message)).await? {
+            if !bot
+                .store
+                .set_welcome_template(g, Some(message))
+                .await
+                .doing("saving the welcome message")?
+            {
                 return Ok(Reply::text(NOT_SET_UP));
             }
             let enabled: Vec<String> = bot
                 .store
                 .guild_integrations(g)
-                .await?
+                .await
+                .doing("reading the server's integrations")?
                 .into_iter()
                 .filter(|r| r.enabled)
                 .map(|r| r.plugin_id)
@@ -98,7 +105,12 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
             Ok(Reply::text(text))
         }
         Some(("reset", _)) => {
-            if !bot.store.set_welcome_template(g, None).await? {
+            if !bot
+                .store
+                .set_welcome_template(g, None)
+                .await
+                .doing("resetting the welcome message")?
+            {
                 return Ok(Reply::text(NOT_SET_UP));
             }
             Ok(Reply::text(
@@ -106,7 +118,12 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>) -> Result<Reply> {
             ))
         }
         Some(("show", _)) => {
-            let Some(settings) = bot.store.guild_settings(g).await? else {
+            let Some(settings) = bot
+                .store
+                .guild_settings(g)
+                .await
+                .doing("reading the server's settings")?
+            else {
                 return Ok(Reply::text(NOT_SET_UP));
             };
             let current = settings.welcome_template.as_deref();
