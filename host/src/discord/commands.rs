@@ -81,11 +81,19 @@ impl Action {
     }
 }
 
-fn needs(command: &str) -> Option<Needs> {
-    Some(match command {
-        "setup" | "panel" | "blacklist" | "integrations" | "welcome" => Needs::Manager,
-        "open" | "privacy" => Needs::Server,
-        "close" | "claim" | "unclaim" | "add" | "remove" => Needs::Ticket,
+/// What the command `name` declared it needs; `None` for a command Tessera does not have.
+fn needs(name: &str) -> Option<Needs> {
+    Some(match name {
+        "setup" => setup::NEEDS,
+        "panel" => panel::NEEDS,
+        "open" => open::NEEDS,
+        "close" => close::NEEDS,
+        "claim" | "unclaim" => claim::NEEDS,
+        "add" | "remove" => members::NEEDS,
+        "blacklist" => blacklist::NEEDS,
+        "integrations" => integrations::NEEDS,
+        "welcome" => welcome::NEEDS,
+        "privacy" => privacy::NEEDS,
         _ => return None,
     })
 }

@@ -3,6 +3,8 @@
 use serenity::builder::CreateActionRow;
 use serenity::model::id::{ChannelId, GuildId};
 
+use super::text::fit;
+
 /// An ephemeral answer to an interaction.
 #[derive(Debug, Clone, Default)]
 pub struct Reply {
@@ -27,10 +29,11 @@ pub enum AfterReply {
 }
 
 impl Reply {
-    /// A plain text answer.
+    /// A plain text answer, cut to Discord's message limit: every answer is made here, so no
+    /// command has to count characters.
     pub fn text(content: impl Into<String>) -> Reply {
         Reply {
-            content: content.into(),
+            content: fit(content.into()),
             ..Reply::default()
         }
     }
@@ -54,4 +57,17 @@ pub fn internal_error(reference: impl std::fmt::Display) -> Reply {
         "Something went wrong on Tessera's side. Please try again in a moment; \
          if it keeps happening, give the server's admins this reference: `{reference}`."
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discord::text::MAX_MESSAGE_CHARS;
+
+    #[test]
+    fn every_answer_fits_in_one_discord_message() {
+        let reply = Reply::text("ü".repeat(MAX_MESSAGE_CHARS * 2));
+        assert_eq!(reply.content.chars().count(), MAX_MESSAGE_CHARS);
+        assert_eq!(Reply::text("short").content, "short");
+    }
 }

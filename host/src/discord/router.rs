@@ -16,7 +16,7 @@ use super::commands::{self, integrations};
 use super::invocation::Invocation;
 use super::reply::{internal_error, AfterReply, Reply};
 use super::rest::Rest;
-use super::text::{fit, no_pings};
+use super::text::no_pings;
 use crate::bot::Bot;
 use crate::tickets::Tickets;
 
@@ -97,7 +97,7 @@ async fn finish(bot: &Bot, http: &Http, inv: &Invocation<'_>, reply: anyhow::Res
         internal_error(inv.id)
     });
     let edit = EditInteractionResponse::new()
-        .content(fit(reply.content))
+        .content(reply.content)
         .components(reply.components)
         .allowed_mentions(no_pings());
     if let Err(err) = edit.execute(http, inv.token).await {

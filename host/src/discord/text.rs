@@ -1,7 +1,7 @@
 //! Discord's text rules in one place: a message's 2,000-character limit, what may ping whom,
 //! and making text from members or plugins inert.
 //!
-//! Every ephemeral answer passes through [`fit`] (in the router), so a command never has to
+//! Every ephemeral answer passes through [`fit`] (in `Reply::text`), so a command never has to
 //! count characters itself; lists that must drop whole entries use [`join_fitting`].
 
 use serenity::builder::CreateAllowedMentions;

@@ -9,6 +9,9 @@ use crate::discord::reply::Reply;
 use crate::discord::text::join_fitting;
 use crate::tickets::Doing;
 
+/// What this command needs before it runs: admins only.
+pub(super) const NEEDS: super::Needs = super::Needs::Manager;
+
 /// The command definition.
 pub fn register() -> CreateCommand {
     let user =

@@ -8,6 +8,9 @@ use crate::discord::reply::Reply;
 use crate::discord::rest::number;
 use crate::tickets::claim::{Claimed, Released};
 
+/// What this command needs before it runs: used in an open ticket; the ticket service checks for staff.
+pub(super) const NEEDS: super::Needs = super::Needs::Ticket;
+
 /// `/claim`.
 pub fn register_claim() -> CreateCommand {
     CreateCommand::new("claim")

@@ -12,6 +12,9 @@ use crate::discord::rest::number;
 use crate::tickets::close::CloseOutcome;
 use crate::tickets::{DiscordFailure, DiscordPort, PluginPort, Tickets};
 
+/// What this command needs before it runs: used in an open ticket; the ticket service decides who may close it.
+pub(super) const NEEDS: super::Needs = super::Needs::Ticket;
+
 /// The command definition.
 pub fn register() -> CreateCommand {
     CreateCommand::new("close")

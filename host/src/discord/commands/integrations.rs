@@ -39,6 +39,9 @@ pub use enable::confirm_enable;
 pub use form::{modal_first, submitted};
 pub use upload::confirm_upload;
 
+/// What this command needs before it runs: admins only; its buttons and form too (see `Action::needs`).
+pub(super) const NEEDS: super::Needs = super::Needs::Manager;
+
 /// The command definition. `name` is typed, not chosen: servers' own uploads differ per server.
 pub fn register(_bot: &Bot) -> CreateCommand {
     let name = || {

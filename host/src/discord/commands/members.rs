@@ -9,6 +9,9 @@ use crate::discord::reply::Reply;
 use crate::tickets::members::MemberChange;
 use crate::tickets::DiscordFailure;
 
+/// What this command needs before it runs: used in an open ticket; the ticket service checks for staff.
+pub(super) const NEEDS: super::Needs = super::Needs::Ticket;
+
 /// `/add`.
 pub fn register_add() -> CreateCommand {
     CreateCommand::new("add")

@@ -9,6 +9,9 @@ use crate::discord::reply::Reply;
 use crate::tickets::open::{OpenOutcome, OpenRefused, Origin};
 use crate::tickets::DiscordFailure;
 
+/// What this command needs before it runs: anyone in a server; the ticket service applies the blacklist and limits.
+pub(super) const NEEDS: super::Needs = super::Needs::Server;
+
 /// The command definition.
 pub fn register() -> CreateCommand {
     CreateCommand::new("open")

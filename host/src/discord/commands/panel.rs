@@ -13,6 +13,9 @@ use crate::discord::reply::Reply;
 use crate::discord::text::no_pings;
 use crate::tickets::{DiscordFailure, Doing};
 
+/// What this command needs before it runs: admins only.
+pub(super) const NEEDS: super::Needs = super::Needs::Manager;
+
 const DEFAULT_TITLE: &str = "Need help?";
 const DEFAULT_DESCRIPTION: &str =
     "Click the button below to open a private ticket with the staff team.";

@@ -12,6 +12,9 @@ use crate::discord::reply::Reply;
 use crate::discord::text::neutralise;
 use crate::privacy::disclosure::{self, ForMember};
 
+/// What this command needs before it runs: any member may see what is shared about them.
+pub(super) const NEEDS: super::Needs = super::Needs::Server;
+
 /// The command definition.
 pub fn register() -> CreateCommand {
     CreateCommand::new("privacy")

@@ -13,6 +13,9 @@ use crate::discord::reply::Reply;
 use crate::store::{GuildSettings, SettingsUpdate};
 use crate::tickets::Doing;
 
+/// What this command needs before it runs: admins only.
+pub(super) const NEEDS: super::Needs = super::Needs::Manager;
+
 /// The command definition.
 pub fn register() -> CreateCommand {
     CreateCommand::new("setup")

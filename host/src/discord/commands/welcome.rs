@@ -10,6 +10,9 @@ use crate::discord::text::code_block;
 use crate::discord::welcome::{self, Token, DEFAULT_TEMPLATE, MAX_TEMPLATE_CHARS};
 use crate::tickets::Doing;
 
+/// What this command needs before it runs: admins only.
+pub(super) const NEEDS: super::Needs = super::Needs::Manager;
+
 const NOT_SET_UP: &str = "Tickets aren't set up in this server yet. Run `/setup` first.";
 
 /// The command definition.
