@@ -50,15 +50,35 @@ pub fn code_block(text: &str) -> String {
     format!("```\n{}\n```", text.replace("```", "`\u{200b}``"))
 }
 
+/// Whether `c` reorders or hides text without showing itself: bidirectional overrides,
+/// isolates and marks, zero-width spaces and the byte-order mark. Text from members and plugins
+/// could use them to make one name look like another. (The zero-width joiner stays: emoji
+/// sequences need it, and it cannot reorder text.)
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
 /// Makes a plugin's value inert: no mentions, masked links, code, formatting, headings, lists
-/// or quotes, one line. URLs stay clickable: in a word containing `://` only the characters
-/// that could mention or mask a link are escaped.
+/// or quotes, one line, no invisible reordering. URLs stay clickable: in a word containing
+/// `://` only the characters that could mention or mask a link are escaped.
 pub fn neutralise(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     let one_line: String = value
         .chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_invisible_format(c))
         .collect();
     // Block syntax (`-# `, `- `, `+ `, `1. `) only counts at the start of a line.
     let mut rest = one_line.as_str();
@@ -114,7 +134,7 @@ pub fn inert_message(text: &str) -> String {
                 out.push(c);
             }
             '\n' => out.push('\n'),
-            c if c.is_control() => {}
+            c if c.is_control() || is_invisible_format(c) => {}
             c => out.push(c),
         }
     }
@@ -179,6 +199,16 @@ mod tests {
         ] {
             assert_eq!(neutralise(value), inert, "{value}");
         }
+    }
+
+    #[test]
+    fn bidirectional_overrides_and_zero_width_characters_are_removed() {
+        // "gnp.exe" shown as "exe.png" by a right-to-left override, and a hidden space.
+        let spoof = "invoice\u{202E}gnp.exe and ad\u{200B}min\u{2066}x\u{2069}\u{FEFF}";
+        assert_eq!(neutralise(spoof), "invoicegnp.exe and adminx");
+        assert_eq!(inert_message(spoof), "invoicegnp.exe and adminx");
+        // Emoji sequences keep their joiner.
+        assert_eq!(neutralise("👩\u{200D}💻"), "👩\u{200D}💻");
     }
 
     #[test]
