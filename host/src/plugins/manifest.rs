@@ -14,6 +14,8 @@ pub const SECTION: &str = "tessera-manifest";
 
 /// Config keys and secrets a plugin may declare together: one Discord form holds five fields.
 pub const MAX_SETTINGS: usize = 5;
+/// The longest privacy policy URL a manifest may declare (it is shown in every welcome message).
+pub const MAX_POLICY_URL: usize = 300;
 
 /// What a plugin declares about itself, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,8 +175,20 @@ impl Manifest {
         }
         let policy = self.privacy_policy.trim();
         let rest = policy.strip_prefix("https://").unwrap_or_default();
-        if rest.is_empty() || rest.starts_with('/') || policy.contains(char::is_whitespace) {
+        // Shown to every member in `<…>` inside a masked link: a `<`, `>` or backtick could
+        // close it early and smuggle in a link of the uploader's choosing.
+        let unsafe_char = |c: char| c.is_whitespace() || c.is_control() || "<>`\"".contains(c);
+        if rest.is_empty()
+            || rest.starts_with('/')
+            || policy.contains(unsafe_char)
+            || !url::Url::parse(policy).is_ok_and(|u| u.host_str().is_some())
+        {
             return fail("privacy_policy must be an https:// URL".to_owned());
+        }
+        if policy.chars().count() > MAX_POLICY_URL {
+            return fail(format!(
+                "privacy_policy is longer than {MAX_POLICY_URL} characters"
+            ));
         }
         let hosts = self.hosts()?;
         // Admins fill these in one Discord form, which holds five fields.
@@ -308,6 +322,21 @@ header = "Authorization"
                 "privacy_policy = \"https://blox.link/privacy\"",
                 "privacy_policy = \"http://blox.link\"",
                 "privacy_policy",
+            ),
+            (
+                "privacy_policy = \"https://blox.link/privacy\"",
+                "privacy_policy = \"https://blox.link/p>) [login](https://evil.example\"",
+                "privacy_policy",
+            ),
+            (
+                "privacy_policy = \"https://blox.link/privacy\"",
+                "privacy_policy = \"https://blox.link/p`x\"",
+                "privacy_policy",
+            ),
+            (
+                "privacy_policy = \"https://blox.link/privacy\"",
+                &format!("privacy_policy = \"https://blox.link/{}\"", "a".repeat(400)),
+                "longer than",
             ),
             (
                 "\"api.blox.link\", \"*.roblox.com\"",
