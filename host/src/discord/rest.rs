@@ -235,7 +235,8 @@ fn log_text(event: &LogEvent) -> String {
         } => format!(
             "🔒 Ticket {} (opened by <@{opener_id}>) closed by <@{closer_id}>. Reason: {}",
             number(*n),
-            reason.as_deref().unwrap_or("none given")
+            // The closer's own words: inert, like every other member text.
+            reason.as_deref().map_or_else(|| "none given".to_owned(), neutralise)
         ),
         LogEvent::IntegrationDisabled(disabled) => format!(
             "⚠️ The integration **{}** failed {} times in a row and is now **disabled** in this server \

@@ -243,6 +243,8 @@ async fn close_button(backend: Backend) {
 }
 
 on_both_backends!(close_with_a_reason_by_staff_is_recorded, close_command);
+/// A close reason with a masked link and a mention, as a hostile opener or staff member might type.
+const REASON: &str = "Solved by refund [here](https://evil.example) @everyone";
 async fn close_command(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -263,20 +265,28 @@ async fn close_command(backend: Backend) {
             &staff,
             channel,
             "close",
-            json!([{"name": "reason", "type": 3, "value": "Solved by refund"}]),
+            json!([{"name": "reason", "type": 3, "value": REASON}]),
         )
         .await;
     assert!(text(&reply).contains("closed"), "{reply}");
     let ticket = ticket_in(&app, channel).await;
     assert_eq!(
         (ticket.closed_by, ticket.close_reason.as_deref()),
-        (Some(staff.user_id), Some("Solved by refund"))
+        (Some(staff.user_id), Some(REASON)),
+        "the reason is stored as written"
     );
+    // In the staff log it is inert: no masked link, no mention, as the bot.
     let log = app.emu.messages_in(app.log_channel);
+    let closed = log
+        .iter()
+        .map(text)
+        .find(|t| t.contains("Solved by refund"))
+        .unwrap_or_else(|| panic!("no close notice: {log:?}"));
     assert!(
-        log.iter().any(|m| text(m).contains("Solved by refund")),
-        "{log:?}"
+        closed.contains("\\[here\\](https://evil.example)"),
+        "{closed}"
     );
+    assert!(closed.contains("\\@everyone"), "{closed}");
     app.wait_deleted(channel).await;
     app.finish().await;
 }
