@@ -29,19 +29,23 @@ fn is_global_v4(ip: Ipv4Addr) -> bool {
 
 fn is_global_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    // Forms that embed or translate to IPv4 are refused outright: IPv4-mapped and -compatible,
-    // NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32).
-    let embeds_v4 = (s[0..5] == [0, 0, 0, 0, 0] && (s[5] == 0xffff || s[5] == 0))
-        || (s[0] == 0x64 && s[1] == 0xff9b)
-        || s[0] == 0x2002
-        || (s[0] == 0x2001 && s[1] == 0);
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || embeds_v4
-        || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-        || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+    // An allowlist, not a blocklist: only the global unicast space 2000::/3 is routed on the
+    // internet. Everything outside it is refused without naming it: loopback, unspecified,
+    // IPv4-mapped (::ffff:0:0/96 and ::ffff:0:0:0/96), -compatible and NAT64 (64:ff9b::/96)
+    // forms, discard-only 100::/64, SRv6 5f00::/16, unique local fc00::/7, site-local
+    // fec0::/10, link-local fe80::/10, multicast ff00::/8.
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    let carved_out = match s[0] {
+        // 2001::/23 IETF protocol assignments (Teredo, ORCHID, benchmarking); 2001:db8::/32
+        // documentation.
+        0x2001 => s[1] < 0x0200 || s[1] == 0x0db8,
+        // 6to4, which embeds an IPv4 address.
+        0x2002 => true,
+        // 3fff::/20 documentation.
+        0x3fff => s[1] < 0x1000,
+        _ => false,
+    };
+    global_unicast && !carved_out
 }
 
 /// Loopback: the only addresses the test-only switch adds to the global ones.
@@ -83,11 +87,25 @@ mod tests {
             "2002:7f00:1::",
             "2001::1",
             "2001:db8::1",
+            // Outside or carved out of 2000::/3, which a blocklist let through.
+            "fec0::1",
+            "::ffff:0:7f00:1",
+            "100::1",
+            "2001:10::1",
+            "2001:2::1",
+            "3fff::1",
+            "5f00::1",
         ] {
             let ip: IpAddr = bad.parse().expect(bad);
             assert!(!is_global(ip), "{bad} must be refused");
         }
-        for good in ["1.1.1.1", "162.159.128.233", "2606:4700::6810:84e5"] {
+        for good in [
+            "1.1.1.1",
+            "162.159.128.233",
+            "2606:4700::6810:84e5",
+            "2a00:1450:4001:80b::200e",
+            "2001:4860:4860::8888",
+        ] {
             let ip: IpAddr = good.parse().expect(good);
             assert!(is_global(ip), "{good} is global");
         }
