@@ -34,7 +34,7 @@ pub enum InspectError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// It imports something the sandbox does not provide.
-    #[error("imports `{0}`, which is outside the tessera:plugin@0.1.0 world and WASI 0.2; plugins may import only those")]
+    #[error("imports `{0}`, which the sandbox does not provide: a plugin may import only the tessera:plugin@0.1.0 interfaces and the standard WASI interfaces, versions 0.2.0 to 0.2.{WASI_MAX_PATCH}")]
     ForbiddenImport(String),
     /// It does not export the handler (another world, or another version).
     #[error("does not export `{HANDLER_EXPORT}` (it exports: {0}); it was built for another world or WIT version")]
@@ -54,30 +54,62 @@ pub struct Inspection {
     pub sha256: String,
 }
 
-/// Whether the sandbox provides this import: our WIT, or a WASI 0.2 interface.
+/// The WASI 0.2 interfaces the runtime links (`wasmtime_wasi::p2::add_to_linker_async`, without
+/// unstable features): every toolchain imports some of them, and the context we give grants
+/// nothing. Keep in step with wasmtime-wasi when it is upgraded.
+pub const WASI_INTERFACES: [&str; 27] = [
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+];
+
+/// The newest WASI 0.2 patch release the linked interfaces implement (wasmtime-wasi 48 ships
+/// the 0.2.12 WIT); a newer one may declare functions the host lacks.
+pub const WASI_MAX_PATCH: u32 = 12;
+
+/// Whether the sandbox provides this import: an interface of our WIT, or one of
+/// [`WASI_INTERFACES`] at a version from 0.2.0 to 0.2.[`WASI_MAX_PATCH`]. Names and versions are
+/// compared exactly, so a made-up interface in a real package is refused here, by name.
 pub fn import_allowed(name: &str) -> bool {
     const OURS: [&str; 4] = ["types", "http", "config", "log"];
-    let ours = name
-        .strip_prefix("tessera:plugin/")
-        .and_then(|rest| rest.split_once('@'))
-        .is_some_and(|(iface, v)| OURS.contains(&iface) && v == WIT_VERSION);
-    if ours {
-        return true;
-    }
-    // WASI 0.2.x: every toolchain imports some of these; the context we give grants nothing.
-    const WASI: [&str; 5] = [
-        "wasi:cli/",
-        "wasi:clocks/",
-        "wasi:filesystem/",
-        "wasi:io/",
-        "wasi:random/",
-    ];
-    let wasi_02 = |prefix: &str| {
-        name.strip_prefix(prefix)
-            .and_then(|rest| rest.split_once('@'))
-            .is_some_and(|(iface, v)| !iface.is_empty() && v.starts_with("0.2."))
+    let Some((interface, version)) = name.split_once('@') else {
+        return false;
     };
-    WASI.iter().any(|p| wasi_02(p)) || wasi_02("wasi:sockets/")
+    if let Some(ours) = interface.strip_prefix("tessera:plugin/") {
+        return OURS.contains(&ours) && version == WIT_VERSION;
+    }
+    let wasi_02 = version
+        .strip_prefix("0.2.")
+        // Semver: digits only, no leading zero.
+        .filter(|patch| patch.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|patch| *patch == "0" || !patch.starts_with('0'))
+        .and_then(|patch| patch.parse::<u32>().ok())
+        .is_some_and(|patch| patch <= WASI_MAX_PATCH);
+    wasi_02 && WASI_INTERFACES.contains(&interface)
 }
 
 /// Finds the manifest section(s), at component level or inside nested core modules.
@@ -233,6 +265,7 @@ mod tests {
             "wasi:io/streams@0.2.0",
             "wasi:filesystem/preopens@0.2.6",
             "wasi:sockets/tcp@0.2.0",
+            "wasi:random/insecure-seed@0.2.12",
         ] {
             assert!(import_allowed(ok), "{ok}");
         }
@@ -245,6 +278,34 @@ mod tests {
             "env",
         ] {
             assert!(!import_allowed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wasi_imports_are_checked_by_exact_name_and_version() {
+        for bad in [
+            // Made-up interfaces in real WASI packages.
+            "wasi:cli/made-up@0.2.0",
+            "wasi:sockets/raw@0.2.0",
+            "wasi:filesystem/everything@0.2.6",
+            // Real, but not linked: an export of the command world, an unstable interface.
+            "wasi:cli/run@0.2.0",
+            "wasi:clocks/timezone@0.2.12",
+            // Versions the linked WIT does not implement, or that are not plain semver.
+            "wasi:io/streams@0.2.13",
+            "wasi:io/streams@0.2.01",
+            "wasi:io/streams@0.2.0-rc-2023-11-10",
+            "wasi:io/streams@0.2",
+            "wasi:io/streams",
+            "wasi:io/@0.2.0",
+        ] {
+            assert!(!import_allowed(bad), "{bad}");
+        }
+        for interface in WASI_INTERFACES {
+            for version in ["0.2.0", "0.2.6", "0.2.12"] {
+                let name = format!("{interface}@{version}");
+                assert!(import_allowed(&name), "{name}");
+            }
         }
     }
 

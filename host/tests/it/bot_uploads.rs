@@ -267,6 +267,11 @@ async fn refusals(backend: Backend) {
             "evil:backdoor",
         ),
         (
+            "test_made_up_import.wasm",
+            plugin("test_made_up_import"),
+            "wasi:cli/made-up",
+        ),
+        (
             "example.wasm",
             plugin("example"),
             "already offers to every server",

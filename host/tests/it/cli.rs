@@ -224,12 +224,20 @@ async fn plugin_install_validates_stores_and_records_once() {
         String::from_utf8_lossy(&out.stdout).starts_with("already installed"),
         "{out:?}"
     );
-    for bad in [
-        plugin_path("test_foreign_import"),
-        plugin_path("test_wrong_world"),
+    for (bad, reason) in [
+        (
+            plugin_path("test_foreign_import"),
+            "evil:backdoor/files@1.0.0",
+        ),
+        (plugin_path("test_wrong_world"), "test:other/runner"),
+        // Refused by name before compiling, not by the linker.
+        (
+            plugin_path("test_made_up_import"),
+            "`wasi:cli/made-up@0.2.0`, which the sandbox does not provide",
+        ),
     ] {
         let (out, _cwd) = tessera(&["plugin", "install", &bad], &env);
-        assert_one_line_exit_2(&out, "test_");
+        assert_one_line_exit_2(&out, reason);
     }
 
     let store =

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tessera::plugins::component::{inspect, InspectError};
 use tessera::plugins::egress::EgressPolicy;
 use tessera::plugins::policy::{CpuPolicy, OutputCaps, SandboxPolicy};
-use tessera::plugins::runtime::{PluginFailure, Runtime};
+use tessera::plugins::runtime::{LoadError, PluginFailure, Runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::plugin_files::plugin;
@@ -256,6 +256,22 @@ async fn inspect_names_what_is_wrong_with_a_file() {
         .iter()
         .all(|i| i.starts_with("tessera:plugin/") || i.starts_with("wasi:")));
     assert_eq!(good.sha256.len(), 64);
+}
+
+#[tokio::test]
+async fn a_made_up_wasi_interface_is_refused_by_name_before_compiling() {
+    let bytes = plugin("test_made_up_import");
+    assert!(
+        matches!(inspect(&bytes), Err(InspectError::ForbiddenImport(i)) if i == "wasi:cli/made-up@0.2.0"),
+        "{:?}",
+        inspect(&bytes).map(|i| i.imports)
+    );
+    let err = runtime().load(&bytes).err().expect("refused");
+    assert!(
+        matches!(&err, LoadError::Inspect(InspectError::ForbiddenImport(_))),
+        "refused at inspect, not at link: {err}"
+    );
+    assert!(err.to_string().contains("wasi:cli/made-up@0.2.0"), "{err}");
 }
 
 /// A tiny HTTP/1.1 server on loopback answering every request with `response`, recording
