@@ -24,7 +24,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtx;
 
 use super::compile_cache::{CacheOutcome, CompileCache};
-use super::component::{inspect, InspectError, Inspection};
+use super::component::{
+    inspect, InspectError, Inspection, HANDLER_EXPORT, WIT_PACKAGE, WIT_VERSION,
+};
 use super::egress::secrets::bind_secrets;
 use super::egress::{AllowedHost, BoundSecret, Egress};
 pub use super::policy::Granted;
@@ -90,6 +92,9 @@ pub enum LoadError {
     /// Compiling or linking failed.
     #[error("cannot compile or link the component: {0:#}")]
     Compile(wasmtime::Error),
+    /// It exports the handler with other function types than the host calls.
+    #[error("exports `{HANDLER_EXPORT}` with the wrong types ({0}): it was built against another version of the WIT than {WIT_PACKAGE}@{WIT_VERSION}; rebuild it with this version's SDK or `wit/`")]
+    WrongHandler(String),
 }
 
 /// Stops the epoch ticker when the runtime goes.
@@ -204,8 +209,9 @@ impl Runtime {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(PluginPre::new)
             .map_err(LoadError::Compile)?;
+        bindings::check_handler_types(&self.engine, &pre).map_err(LoadError::WrongHandler)?;
+        let pre = PluginPre::new(pre).map_err(LoadError::Compile)?;
         let granted = self.policy.grant(&inspection.manifest.limits);
         let hosts = Arc::new(inspection.manifest.hosts().map_err(InspectError::from)?);
         Ok(LoadedPlugin {

@@ -272,6 +272,11 @@ async fn refusals(backend: Backend) {
             "wasi:cli/made-up",
         ),
         (
+            "test_wrong_export.wasm",
+            plugin("test_wrong_export"),
+            "on-ticket-opened",
+        ),
+        (
             "example.wasm",
             plugin("example"),
             "already offers to every server",

@@ -235,6 +235,7 @@ async fn plugin_install_validates_stores_and_records_once() {
             plugin_path("test_made_up_import"),
             "`wasi:cli/made-up@0.2.0`, which the sandbox does not provide",
         ),
+        (plugin_path("test_wrong_export"), "on-ticket-opened"),
     ] {
         let (out, _cwd) = tessera(&["plugin", "install", &bad], &env);
         assert_one_line_exit_2(&out, reason);

@@ -259,6 +259,25 @@ async fn inspect_names_what_is_wrong_with_a_file() {
 }
 
 #[tokio::test]
+async fn a_handler_exported_with_other_types_is_refused_at_load_naming_the_function() {
+    let bytes = plugin("test_wrong_export");
+    // Its name, imports and manifest are right: only its types are not.
+    inspect(&bytes).expect("reading the file alone cannot tell");
+    match runtime().load(&bytes) {
+        Err(err @ LoadError::WrongHandler(_)) => {
+            let shown = err.to_string();
+            assert!(
+                shown.contains("tessera:plugin/handler@0.1.0")
+                    && shown.contains("on-ticket-opened"),
+                "{shown}"
+            );
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a handler with other types must not load"),
+    }
+}
+
+#[tokio::test]
 async fn a_made_up_wasi_interface_is_refused_by_name_before_compiling() {
     let bytes = plugin("test_made_up_import");
     assert!(
