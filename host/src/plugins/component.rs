@@ -33,6 +33,14 @@ pub enum InspectError {
     /// The manifest is not valid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// A section no WebAssembly version defines: a damaged file, or bytes appended to it.
+    #[error("not a valid WebAssembly component: unknown section id {id} at byte {offset} (a damaged file, or bytes appended after the component)")]
+    UnknownSection {
+        /// The section id.
+        id: u8,
+        /// Where its contents start.
+        offset: usize,
+    },
     /// It imports something the sandbox does not provide.
     #[error("imports `{0}`, which the sandbox does not provide: a plugin may import only the tessera:plugin@0.1.0 interfaces and the standard WASI interfaces, versions 0.2.0 to 0.2.{WASI_MAX_PATCH}")]
     ForbiddenImport(String),
@@ -112,15 +120,23 @@ pub fn import_allowed(name: &str) -> bool {
     wasi_02 && WASI_INTERFACES.contains(&interface)
 }
 
-/// Finds the manifest section(s), at component level or inside nested core modules.
+/// Finds the manifest section(s), at component level or inside nested core modules. Refuses
+/// unknown sections, which the parser passes over but the compiler does not.
 fn manifest_sections(bytes: &[u8]) -> Result<Vec<Vec<u8>>, InspectError> {
     let mut found = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| InspectError::Invalid(e.message().to_owned()))?;
-        if let Payload::CustomSection(section) = payload {
-            if section.name() == SECTION {
+        match payload {
+            Payload::CustomSection(section) if section.name() == SECTION => {
                 found.push(section.data().to_vec());
             }
+            Payload::UnknownSection { id, range, .. } => {
+                return Err(InspectError::UnknownSection {
+                    id,
+                    offset: range.start,
+                })
+            }
+            _ => {}
         }
     }
     Ok(found)
@@ -307,6 +323,26 @@ mod tests {
                 assert!(import_allowed(&name), "{name}");
             }
         }
+    }
+
+    #[test]
+    fn bytes_appended_after_a_component_are_refused() {
+        // A component header, then an "unknown section" (id 0x7f, 4 bytes): what appended junk
+        // parses as. The parser would skip it; the compiler refuses it.
+        let mut bytes = b"\0asm\x0d\0\x01\0".to_vec();
+        bytes.extend_from_slice(b"\x7f\x04junk");
+        let err = inspect(&bytes).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                InspectError::UnknownSection {
+                    id: 0x7f,
+                    offset: 10
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("appended"), "{err}");
     }
 
     #[test]

@@ -293,6 +293,26 @@ async fn a_made_up_wasi_interface_is_refused_by_name_before_compiling() {
     assert!(err.to_string().contains("wasi:cli/made-up@0.2.0"), "{err}");
 }
 
+#[tokio::test]
+async fn bytes_appended_to_a_plugin_are_refused_before_compiling() {
+    let mut bytes = plugin("example");
+    // What the parser reads as an unknown section: skipped by a lenient reader, refused by the
+    // compiler.
+    bytes.extend_from_slice(b"\x7f\x04junk");
+    assert!(
+        matches!(
+            inspect(&bytes),
+            Err(InspectError::UnknownSection { id: 0x7f, .. })
+        ),
+        "{:?}",
+        inspect(&bytes).map(|i| i.manifest.id)
+    );
+    assert!(matches!(
+        runtime().load(&bytes),
+        Err(LoadError::Inspect(InspectError::UnknownSection { .. }))
+    ));
+}
+
 /// A tiny HTTP/1.1 server on loopback answering every request with `response`, recording
 /// the requests it received.
 pub async fn serve(
