@@ -7,14 +7,16 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::plugins::component::{inspect, pack, WIT_PACKAGE, WIT_VERSION};
+use crate::plugins::component::{inspect, pack, Inspection, WIT_PACKAGE, WIT_VERSION};
 use crate::plugins::policy::SandboxPolicy;
 use crate::plugins::runtime::{LoadError, Runtime};
 
 /// Plugin subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Show a plugin's manifest, WIT version and imports, without running it.
+    /// Check a plugin as `install` and uploads do (file, manifest, imports, compiling, linking,
+    /// the handler's types) and show its manifest, WIT version and imports, without running
+    /// it. Exit 0: usable; 2: unusable, with the reason.
     Inspect {
         /// The plugin (a wasm32-wasip2 component with an embedded manifest).
         file: PathBuf,
@@ -129,6 +131,47 @@ pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCod
     }
 }
 
+/// What `inspect` shows about a plugin that passed every check.
+fn print_inspection(i: &Inspection) {
+    let m = &i.manifest;
+    println!("{} {} ({})", m.name, m.version, m.id);
+    println!("  {}", m.description);
+    println!("  author:         {}", m.author);
+    println!("  privacy policy: {}", m.privacy_policy);
+    println!("  data use:       {}", m.data_use);
+    let hosts = if m.allowed_hosts.is_empty() {
+        "none".to_owned()
+    } else {
+        m.allowed_hosts.join(", ")
+    };
+    println!("  may call:       {hosts} (https only)");
+    for c in &m.config {
+        println!(
+            "  config:         {}{} — {}",
+            c.name,
+            if c.required { " (required)" } else { "" },
+            c.description
+        );
+    }
+    if m.receives_server_id {
+        println!("  receives:       the opener's user ID and the server's ID");
+    }
+    for s in &m.secrets {
+        let how = match (&s.header, s.named) {
+            (Some(header), _) => format!("{header} header"),
+            (None, true) => "NAME = value lines, each {{secret.NAME}}".to_owned(),
+            (None, false) => format!("{{{{secret.{}}}}} in headers", s.name),
+        };
+        println!(
+            "  secret:         {} → {how} on {} — {}",
+            s.name, s.host, s.description
+        );
+    }
+    println!("  WIT:            {WIT_PACKAGE}@{WIT_VERSION}");
+    println!("  imports:        {}", i.imports.join(", "));
+    println!("  sha256:         {}", i.sha256);
+}
+
 /// Runs a plugin subcommand that needs no configuration.
 pub fn run(command: PluginCommand) -> ExitCode {
     match command {
@@ -138,45 +181,15 @@ pub fn run(command: PluginCommand) -> ExitCode {
                 Ok(b) => b,
                 Err(code) => return code,
             };
-            match inspect(&bytes) {
-                Ok(i) => {
-                    let m = &i.manifest;
-                    println!("{} {} ({})", m.name, m.version, m.id);
-                    println!("  {}", m.description);
-                    println!("  author:         {}", m.author);
-                    println!("  privacy policy: {}", m.privacy_policy);
-                    println!("  data use:       {}", m.data_use);
-                    let hosts = if m.allowed_hosts.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        m.allowed_hosts.join(", ")
-                    };
-                    println!("  may call:       {hosts} (https only)");
-                    for c in &m.config {
-                        println!(
-                            "  config:         {}{} — {}",
-                            c.name,
-                            if c.required { " (required)" } else { "" },
-                            c.description
-                        );
-                    }
-                    if m.receives_server_id {
-                        println!("  receives:       the opener's user ID and the server's ID");
-                    }
-                    for s in &m.secrets {
-                        let how = match (&s.header, s.named) {
-                            (Some(header), _) => format!("{header} header"),
-                            (None, true) => "NAME = value lines, each {{secret.NAME}}".to_owned(),
-                            (None, false) => format!("{{{{secret.{}}}}} in headers", s.name),
-                        };
-                        println!(
-                            "  secret:         {} → {how} on {} — {}",
-                            s.name, s.host, s.description
-                        );
-                    }
-                    println!("  WIT:            {WIT_PACKAGE}@{WIT_VERSION}");
-                    println!("  imports:        {}", i.imports.join(", "));
-                    println!("  sha256:         {}", i.sha256);
+            // The checks `install` and an upload make (inspect, compile, link, the handler's
+            // types), so a file this accepts is one the bot will run.
+            let sandbox = match Runtime::new(SandboxPolicy::default()) {
+                Ok(s) => s,
+                Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
+            };
+            match sandbox.load(&bytes) {
+                Ok(plugin) => {
+                    print_inspection(&plugin.inspection);
                     ExitCode::SUCCESS
                 }
                 Err(err) => unusable(format!("{}: {err}", file.display())),

@@ -209,6 +209,36 @@ fn plugin_run_prints_json_and_exits_0_1_or_2() {
     );
 }
 
+#[test]
+fn plugin_inspect_refuses_what_install_and_run_refuse_and_says_why() {
+    let mut junk = crate::plugin_files::plugin("example");
+    junk.extend_from_slice(b"\x7f\x04junk");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let junk_path = dir.path().join("example-with-junk.wasm");
+    std::fs::write(&junk_path, junk).expect("writing the plugin");
+    for (file, reason) in [
+        (plugin_path("test_wrong_export"), "on-ticket-opened"),
+        // Refused by name before compiling, not by the linker.
+        (
+            plugin_path("test_made_up_import"),
+            "`wasi:cli/made-up@0.2.0`, which the sandbox does not provide",
+        ),
+        (
+            junk_path.display().to_string(),
+            "appended after the component",
+        ),
+    ] {
+        let (out, _cwd) = tessera(&["plugin", "inspect", &file], &[]);
+        assert_one_line_exit_2(&out, reason);
+        assert!(
+            out.stdout.is_empty(),
+            "{file}: nothing shown as if it were fine"
+        );
+        let (out, _cwd) = tessera(&["plugin", "run", &file, "--user", "1"], &[]);
+        assert_one_line_exit_2(&out, reason);
+    }
+}
+
 #[tokio::test]
 async fn plugin_install_validates_stores_and_records_once() {
     let dir = tempfile::tempdir().expect("a temp dir");
