@@ -239,6 +239,35 @@ fn plugin_inspect_refuses_what_install_and_run_refuse_and_says_why() {
     }
 }
 
+#[test]
+fn plugin_run_names_why_a_plugin_stopped() {
+    let exit = plugin_path("test_exit");
+    let (out, _dir) = tessera(
+        &["plugin", "run", &exit, "--user", "42", "--config", "code=3"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["error"]["kind"], "exit", "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("called `exit` with status 1")),
+        "{json}"
+    );
+
+    let random = plugin_path("test_huge_random");
+    let (out, _dir) = tessera(&["plugin", "run", &random, "--user", "42"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["error"]["kind"], "trap", "{json}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("1073741824") && !message.contains("backtrace"),
+        "{json}"
+    );
+}
+
 #[tokio::test]
 async fn plugin_install_validates_stores_and_records_once() {
     let dir = tempfile::tempdir().expect("a temp dir");

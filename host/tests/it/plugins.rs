@@ -313,6 +313,37 @@ async fn bytes_appended_to_a_plugin_are_refused_before_compiling() {
     ));
 }
 
+#[tokio::test]
+async fn a_plugin_calling_exit_is_reported_as_an_exit_not_a_trap() {
+    let rt = runtime();
+    // WASI 0.2's `exit` carries success or failure only: any non-zero status arrives as 1.
+    for (code, status) in [("0", 0), ("3", 1)] {
+        let err = run(&rt, "test_exit", &[("code", code)])
+            .await
+            .result
+            .expect_err("exit is no answer");
+        assert_eq!(err.failure, PluginFailure::Exit(status), "exit({code})");
+        assert_eq!(err.failure.kind(), "exit");
+        still_serving(&rt).await;
+    }
+}
+
+#[tokio::test]
+async fn a_host_function_stopping_the_plugin_names_its_cause() {
+    let rt = runtime();
+    let err = run(&rt, "test_huge_random", &[])
+        .await
+        .result
+        .expect_err("1 GiB of random bytes is refused");
+    let PluginFailure::Trap(message) = &err.failure else {
+        panic!("a host stop is reported as a trap: {err:?}");
+    };
+    // The plugin asked for 1 GiB; the reason says so, and no bare backtrace header stands in.
+    assert!(message.contains("1073741824"), "{message}");
+    assert!(!message.contains("backtrace"), "{message}");
+    still_serving(&rt).await;
+}
+
 /// A tiny HTTP/1.1 server on loopback answering every request with `response`, recording
 /// the requests it received.
 pub async fn serve(

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use wasmtime::Trap;
+use wasmtime::{Trap, WasmBacktrace};
+use wasmtime_wasi::I32Exit;
 
 use super::bindings::exports::tessera::plugin::handler::{
     Placeholder as WitPlaceholder, PluginError,
@@ -73,9 +74,14 @@ pub enum PluginFailure {
     /// It tried to use more memory than granted.
     #[error("memory limit: tried to grow past {0} bytes")]
     MemoryLimit(usize),
-    /// It trapped (a panic, a stack overflow, an invalid operation).
+    /// It trapped (a panic, a stack overflow, an invalid operation), or a host function it
+    /// called stopped it (a full resource table, too much data copied); says which.
     #[error("trap: {0}")]
     Trap(String),
+    /// It called WASI's `exit` instead of returning an answer (WASI 0.2 passes only success,
+    /// 0, or failure, 1).
+    #[error("exit: the plugin called `exit` with status {0} instead of returning placeholders")]
+    Exit(i32),
     /// Its output broke the limits (too many, too long, bad names).
     #[error("output limits: {0}")]
     Output(String),
@@ -90,6 +96,7 @@ impl PluginFailure {
             PluginFailure::Timeout(_) => "timeout",
             PluginFailure::MemoryLimit(_) => "memory-limit",
             PluginFailure::Trap(_) => "trap",
+            PluginFailure::Exit(_) => "exit",
             PluginFailure::Output(_) => "output-limits",
         }
     }
@@ -116,16 +123,32 @@ pub(super) fn classify_trap(
     if facts.memory_refused {
         return PluginFailure::MemoryLimit(granted.memory);
     }
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return PluginFailure::Exit(exit.0);
+    }
     match err.downcast_ref::<Trap>() {
         Some(trap) => PluginFailure::Trap(trap.to_string()),
-        // Not a wasm trap: a host function failed (a bug of ours, or a resource table full).
-        None => PluginFailure::Trap(
-            format!("{err:#}")
-                .lines()
-                .next()
-                .unwrap_or("trap")
-                .to_owned(),
-        ),
+        // Not a wasm trap: a host function refused to go on (a full resource table, the
+        // host-copy limit, an oversized WASI request, or a bug of ours).
+        None => PluginFailure::Trap(host_stop_cause(err)),
+    }
+}
+
+/// What a host function's error says, without the wasm backtrace wasmtime wraps around it:
+/// every layer of the error below that context, joined like `{:#}`.
+fn host_stop_cause(err: &wasmtime::Error) -> String {
+    // wasmtime attaches the backtrace as the outermost context of a host error.
+    let backtrace = usize::from(err.downcast_ref::<WasmBacktrace>().is_some());
+    let cause: Vec<String> = err
+        .chain()
+        .skip(backtrace)
+        .map(|layer| layer.to_string())
+        .collect();
+    if cause.is_empty() {
+        // Only a backtrace (cannot happen: a context always wraps an error); say so plainly.
+        "a host function stopped the plugin".to_owned()
+    } else {
+        cause.join(": ")
     }
 }
 
@@ -241,4 +264,61 @@ mod tests {
             PluginFailure::MemoryLimit(granted.memory)
         );
     }
+    fn granted() -> crate::plugins::policy::Granted {
+        crate::plugins::policy::Granted {
+            memory: 1 << 20,
+            cpu: Duration::from_millis(5),
+        }
+    }
+
+    fn no_facts() -> TrapFacts {
+        TrapFacts {
+            cpu_exhausted: false,
+            memory_refused: false,
+        }
+    }
+
+    /// `err` as wasmtime hands back a host function's error: under a wasm backtrace.
+    fn from_a_host_function(err: wasmtime::Error) -> wasmtime::Error {
+        let store = wasmtime::Store::new(&wasmtime::Engine::default(), ());
+        err.context(WasmBacktrace::force_capture(&store))
+    }
+
+    #[test]
+    fn a_plugin_calling_exit_is_reported_as_an_exit_not_a_trap() {
+        for status in [0, 1] {
+            let err = from_a_host_function(wasmtime::Error::new(I32Exit(status)));
+            let failure = classify_trap(&err, no_facts(), granted());
+            assert_eq!(failure, PluginFailure::Exit(status));
+            assert_eq!(failure.kind(), "exit");
+            assert!(failure.to_string().contains("called `exit`"), "{failure}");
+        }
+    }
+
+    #[test]
+    fn a_host_stop_names_its_cause_without_the_backtrace() {
+        let full = from_a_host_function(wasmtime::Error::msg("resource table has no free keys"));
+        assert_eq!(
+            classify_trap(&full, no_facts(), granted()),
+            PluginFailure::Trap("resource table has no free keys".into())
+        );
+        let layered = from_a_host_function(
+            wasmtime::Error::msg("requested len 1073741824 exceeds limit 67108864")
+                .context("wasi:random/random.get-random-bytes"),
+        );
+        let PluginFailure::Trap(message) = classify_trap(&layered, no_facts(), granted()) else {
+            panic!("a host stop is a trap");
+        };
+        assert_eq!(
+            message,
+            "wasi:random/random.get-random-bytes: requested len 1073741824 exceeds limit 67108864"
+        );
+        // An error without a backtrace loses nothing.
+        let bare = wasmtime::Error::msg("too much data is being copied");
+        assert_eq!(
+            classify_trap(&bare, no_facts(), granted()),
+            PluginFailure::Trap("too much data is being copied".into())
+        );
+    }
+
 }
