@@ -344,6 +344,32 @@ async fn a_host_function_stopping_the_plugin_names_its_cause() {
     still_serving(&rt).await;
 }
 
+#[tokio::test]
+async fn placeholder_names_repeated_in_one_answer_are_refused() {
+    // One-character names: `p0_` and `p1_` both become `p`.
+    let outcome = run(
+        &runtime(),
+        "test_flood",
+        &[
+            ("count", "2"),
+            ("name_len", "1"),
+            ("value_len", "1"),
+            ("log_lines", "0"),
+        ],
+    )
+    .await;
+    match outcome.result {
+        Err(err) => match err.failure {
+            PluginFailure::Output(message) => assert!(
+                message.contains("placeholder p ") && message.contains("more than once"),
+                "{message}"
+            ),
+            other => panic!("refused for another reason: {other:?}"),
+        },
+        Ok(placeholders) => panic!("merged silently: {placeholders:?}"),
+    }
+}
+
 /// A tiny HTTP/1.1 server on loopback answering every request with `response`, recording
 /// the requests it received.
 pub async fn serve(

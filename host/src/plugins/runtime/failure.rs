@@ -180,7 +180,7 @@ pub(super) fn check_output(
             l.max_placeholders
         )));
     }
-    let mut out = Vec::with_capacity(placeholders.len());
+    let mut out: Vec<(String, String)> = Vec::with_capacity(placeholders.len());
     for p in placeholders {
         let valid_name = !p.name.is_empty()
             && p.name.chars().count() <= l.max_name_chars
@@ -201,6 +201,14 @@ pub(super) fn check_output(
             return Err(PluginFailure::Output(format!(
                 "placeholder {} is longer than {} characters",
                 p.name, l.max_value_chars
+            )));
+        }
+        // The WIT's rule: one plugin's names are unique (a welcome message could not tell
+        // two `%id.name%` apart). At most 25 names, so a scan is enough.
+        if out.iter().any(|(name, _)| *name == p.name) {
+            return Err(PluginFailure::Output(format!(
+                "placeholder {} is returned more than once (each name must be unique)",
+                p.name
             )));
         }
         out.push((p.name, p.value));
@@ -321,4 +329,32 @@ mod tests {
         );
     }
 
+    fn placeholder(name: &str, value: &str) -> WitPlaceholder {
+        WitPlaceholder {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn duplicate_placeholder_names_are_refused_and_named() {
+        let caps = crate::plugins::policy::SandboxPolicy::default().output;
+        let unique = vec![placeholder("a", "1"), placeholder("b", "2")];
+        assert_eq!(
+            check_output(unique, &caps),
+            Ok(vec![("a".into(), "1".into()), ("b".into(), "2".into())])
+        );
+        let twice = vec![
+            placeholder("roblox_id", "1"),
+            placeholder("other", "2"),
+            placeholder("roblox_id", "3"),
+        ];
+        match check_output(twice, &caps) {
+            Err(PluginFailure::Output(message)) => {
+                assert!(message.contains("roblox_id"), "{message}");
+                assert!(message.contains("more than once"), "{message}");
+            }
+            other => panic!("a duplicate must be refused: {other:?}"),
+        }
+    }
 }
