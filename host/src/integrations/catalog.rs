@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 
-use crate::integrations::upload::Uploads;
 use crate::integrations::Integrations;
 use crate::plugins::manifest::Manifest;
 use crate::plugins::runtime::LoadedPlugin;
@@ -192,7 +191,11 @@ impl Integrations {
             else {
                 continue;
             };
-            match Uploads::compile(self.runtime(), Arc::new(row.wasm)).await? {
+            match self
+                .upload()
+                .compile(self.runtime(), Arc::new(row.wasm))
+                .await
+            {
                 Ok(plugin) if plugin.inspection.sha256 == row.sha256 => {
                     self.catalog.add_upload(guild_id, plugin)
                 }
