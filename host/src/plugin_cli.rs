@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::plugins::compile_cache::CacheLocation;
 use crate::plugins::component::{inspect, pack, WIT_PACKAGE, WIT_VERSION};
 use crate::plugins::policy::SandboxPolicy;
 use crate::plugins::runtime::{LoadError, Runtime};
@@ -88,7 +89,7 @@ pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCod
     };
     let sandbox = match Runtime::new(SandboxPolicy::from_settings(settings)) {
         // The bot's cache: it will not compile this file again at start.
-        Ok(s) => s.with_compile_cache(settings.data_dir.join("compile-cache")),
+        Ok(s) => s.with_compile_cache(CacheLocation::in_data_dir(&settings.data_dir)),
         Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
     };
     let store = match crate::startup::open_store(settings).await {
