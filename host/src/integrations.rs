@@ -26,6 +26,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::config::Settings;
+use crate::plugins::compile_cache::CacheLocation;
 use crate::plugins::policy::SandboxPolicy;
 use crate::plugins::runtime::{LoadedPlugin, Runtime};
 use crate::secrets::SecretsKey;
@@ -55,7 +56,7 @@ impl Integrations {
     pub async fn load(settings: &Settings, store: &Store) -> anyhow::Result<Integrations> {
         let runtime = Runtime::new(SandboxPolicy::from_settings(settings))
             .context("creating the plugin runtime")?
-            .with_compile_cache(settings.data_dir.join("compile-cache"));
+            .with_compile_cache(CacheLocation::in_data_dir(&settings.data_dir));
         let secrets_key = settings.plugins.secrets_key.as_ref().and_then(|key| {
             use secrecy::ExposeSecret;
             // Validated with the settings; a bad key never gets here.

@@ -10,7 +10,6 @@ mod failure;
 mod state;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,7 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtx;
 
-use super::compile_cache::{CacheOutcome, CompileCache};
+use super::compile_cache::{CacheLocation, CacheOutcome, CompileCache};
 use super::component::{inspect, InspectError, Inspection};
 use super::egress::secrets::bind_secrets;
 use super::egress::{AllowedHost, BoundSecret, Egress};
@@ -272,11 +271,12 @@ impl Runtime {
         })
     }
 
-    /// This runtime with compiled plugins cached in `dir` (created when first needed), keyed by
-    /// the plugin file's sha256 and this engine's configuration; without it nothing is cached.
-    /// `dir` must be writable only by the bot's user, like the rest of its data directory.
-    pub fn with_compile_cache(mut self, dir: PathBuf) -> Runtime {
-        self.compile_cache = Some(Arc::new(CompileCache::new(&self.engine, dir)));
+    /// This runtime with compiled plugins cached at `location` (created when first needed),
+    /// keyed by the plugin file's sha256 and this engine's configuration, and authenticated
+    /// with the key kept beside the directory; without it nothing is cached. The directory and
+    /// key are used only if they are the bot's user's alone (see [`super::compile_cache`]).
+    pub fn with_compile_cache(mut self, location: CacheLocation) -> Runtime {
+        self.compile_cache = Some(Arc::new(CompileCache::new(&self.engine, location)));
         self
     }
 
