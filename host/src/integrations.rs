@@ -108,6 +108,11 @@ impl Integrations {
             }
         }
         tracing::info!(plugins = ?catalog.global_ids(), "integrations available");
+        // Compiled code of plugins no longer loaded (older uploads, removed files) goes.
+        let pruned = runtime.prune_compile_cache(&catalog.loaded_shas());
+        if pruned > 0 {
+            tracing::info!(entries = pruned, "pruned the compile cache");
+        }
         let secrets = settings::Secrets::new(secrets_key);
         reseal_legacy_secrets(store, &catalog, &secrets).await;
         let event_timeout = runtime.policy().event_timeout;

@@ -128,6 +128,20 @@ impl Catalog {
         self.plugins.keys().collect()
     }
 
+    /// The sha256 of every plugin file this catalog holds (every server's uploads included).
+    pub fn loaded_shas(&self) -> std::collections::HashSet<String> {
+        let mut shas: std::collections::HashSet<String> = self
+            .plugins
+            .values()
+            .map(|a| a.plugin.inspection.sha256.clone())
+            .collect();
+        let uploads = self.uploads.read().unwrap_or_else(|e| e.into_inner());
+        for own in uploads.values() {
+            shas.extend(own.values().map(|a| a.plugin.inspection.sha256.clone()));
+        }
+        shas
+    }
+
     /// The plugins one server may use: every server's, then its own uploads, by id.
     pub fn available_in(&self, guild_id: u64) -> Vec<Available> {
         let mut out: Vec<Available> = self.plugins.values().cloned().collect();

@@ -177,6 +177,42 @@ impl CompileCache {
         Ok((compiled, outcome))
     }
 
+    /// Deletes every entry but those of the components in `keep` (sha256, hex) compiled by
+    /// this engine: entries of plugins no longer loaded, of other engines, of the old layout,
+    /// and temporary files a crash left. Returns how many were deleted. Only files directly in
+    /// the checked directory are touched; a symbolic link is removed, never followed.
+    pub(crate) fn prune(&self, keep: &std::collections::HashSet<String>) -> usize {
+        let Ok(dir) = PrivateDir::open_or_create(self.location.dir()) else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir.path()) else {
+            return 0;
+        };
+        let wanted = |name: &str| {
+            name.strip_suffix(".cwasm")
+                .and_then(|stem| stem.split_once('-'))
+                .is_some_and(|(sha, engine)| engine == self.engine_key && keep.contains(sha))
+        };
+        let mut deleted = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            if wanted(name) {
+                continue;
+            }
+            // `remove_file` unlinks the name itself: a link is removed, not its target.
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot prune a compile cache entry")
+                }
+            }
+        }
+        deleted
+    }
+
     /// The checked directory (created if missing) and the key (created if missing).
     fn open(&self) -> Result<(PrivateDir, CacheKey), Unusable> {
         let dir = PrivateDir::open_or_create(self.location.dir())?;

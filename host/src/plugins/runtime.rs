@@ -280,6 +280,14 @@ impl Runtime {
         self
     }
 
+    /// Deletes the compiled code of every plugin but those in `keep` (their files' sha256,
+    /// hex) from the compile cache, if there is one; returns how many entries went.
+    pub fn prune_compile_cache(&self, keep: &std::collections::HashSet<String>) -> usize {
+        self.compile_cache
+            .as_ref()
+            .map_or(0, |cache| cache.prune(keep))
+    }
+
     /// The egress client and its policy.
     pub fn egress(&self) -> &Egress {
         &self.egress

@@ -96,6 +96,17 @@ async fn upload_and_use(backend: Backend) {
         assert!(t.contains(needle), "{needle:?} missing from {t}");
     }
     assert_eq!(app.emu.attachment_downloads(attachment), 1);
+    // Shown, not compiled: nothing of it is in the compile cache until the admin adds it.
+    let sha = tessera::plugins::component::sha256_hex(&plugin("test_state"));
+    let compiled = |app: &TestApp| {
+        std::fs::read_dir(app.data_dir().join("compile-cache"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&sha))
+            })
+            .unwrap_or(false)
+    };
+    assert!(!compiled(&app), "compiled before the admin added it");
     // Shown, not stored: nothing exists until the admin confirms.
     assert!(app
         .store
@@ -115,6 +126,7 @@ async fn upload_and_use(backend: Backend) {
 
     let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
     assert!(text(&added).contains("is added to this server"), "{added}");
+    assert!(compiled(&app), "compiled once added");
     let consents = app
         .store
         .integration_consents(app.guild)

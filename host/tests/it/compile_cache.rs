@@ -391,3 +391,28 @@ fn a_cache_directory_or_key_of_another_user_is_not_used() {
         );
     }
 }
+
+#[test]
+fn entries_of_plugins_no_longer_loaded_are_pruned() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let cache = location(dir.path());
+    let runtime = cached_runtime(&cache);
+    let noop = plugin("test_noop");
+    let kept = runtime.load(example()).expect("loads");
+    runtime.load(&noop).expect("loads");
+    std::fs::write(cache.dir().join("stale.tmp"), b"a crash left this").expect("write");
+    assert_eq!(entries(cache.dir()).len(), 3);
+    let keep = std::collections::HashSet::from([kept.inspection.sha256.clone()]);
+    assert_eq!(runtime.prune_compile_cache(&keep), 2);
+    let left = entries(cache.dir());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].to_string_lossy().contains(&kept.inspection.sha256));
+    assert_eq!(
+        runtime.load(example()).expect("loads").cache,
+        CacheOutcome::Hit
+    );
+    assert_eq!(
+        runtime.load(&noop).expect("loads").cache,
+        CacheOutcome::Miss
+    );
+}

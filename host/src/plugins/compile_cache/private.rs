@@ -189,6 +189,11 @@ mod unix {
             })
         }
 
+        /// The directory's path (already checked).
+        pub(in crate::plugins::compile_cache) fn path(&self) -> &Path {
+            &self.path
+        }
+
         /// The contents of the file `name` in this directory, `None` if there is none. A
         /// symbolic link, or anything but a regular file, is an error and is never followed.
         pub(in crate::plugins::compile_cache) fn read(
@@ -327,6 +332,10 @@ mod elsewhere {
             path: &Path,
         ) -> Result<PrivateDir, Unusable> {
             Err(Unusable::refused(path, WHY))
+        }
+
+        pub(in crate::plugins::compile_cache) fn path(&self) -> &Path {
+            match self.0 {}
         }
 
         pub(in crate::plugins::compile_cache) fn read(
