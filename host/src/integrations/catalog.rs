@@ -205,11 +205,15 @@ impl Integrations {
             else {
                 continue;
             };
-            match self
-                .upload()
-                .compile(self.runtime(), Arc::new(row.wasm))
-                .await
-            {
+            // A ticket waits for this no longer than for its plugins: a compile that takes
+            // longer goes on in the background and fills the compile cache, and a later ticket
+            // loads the plugin from there.
+            let compiling = self.upload().compile(self.runtime(), Arc::new(row.wasm));
+            let Ok(compiled) = tokio::time::timeout(self.event_timeout(), compiling).await else {
+                tracing::info!(guild_id, plugin = %row.plugin_id, "an upload added on another process is still compiling; this ticket opens without it");
+                continue;
+            };
+            match compiled {
                 Ok(plugin) if plugin.inspection.sha256 == row.sha256 => {
                     self.catalog.add_upload(guild_id, plugin)
                 }
