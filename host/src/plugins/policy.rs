@@ -312,6 +312,10 @@ pub struct EgressPolicy {
     /// TEST ONLY: `https://HOST/...` requests that pass every rule are sent to this loopback
     /// origin (`http://127.0.0.1:PORT`) instead, so tests can stand in for a real service.
     pub test_origins: HashMap<String, String>,
+    /// TEST ONLY: extra trusted root certificates (DER), so an https loopback server with a
+    /// self-signed certificate can stand in for a real service. Read only when
+    /// [`EgressPolicy::allow_loopback_for_tests`] is on; no setting fills it.
+    pub test_root_certs: Vec<Vec<u8>>,
 }
 
 impl EgressPolicy {
@@ -340,6 +344,7 @@ impl Default for EgressPolicy {
             allow_loopback_for_tests: false,
             static_hosts: HashMap::new(),
             test_origins: HashMap::new(),
+            test_root_certs: Vec::new(),
         }
     }
 }
@@ -406,6 +411,7 @@ mod tests {
         assert!(!p.egress.url.plain_http);
         assert!(!p.egress.allow_loopback_for_tests);
         assert!(p.egress.static_hosts.is_empty() && p.egress.test_origins.is_empty());
+        assert!(p.egress.test_root_certs.is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use super::hosts::AllowedHost;
 use super::networks::{allowed_in_test_mode, is_global};
 use super::secrets::{substitute_secrets, BoundSecret};
@@ -83,7 +85,7 @@ impl Egress {
     fn with_lookups(policy: EgressPolicy, lookups: usize) -> anyhow::Result<Egress> {
         let policy = Arc::new(policy);
         let lookups = Arc::new(tokio::sync::Semaphore::new(lookups));
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.total_timeout)
@@ -92,8 +94,16 @@ impl Egress {
             .dns_resolver(Arc::new(VettingResolver {
                 policy: policy.clone(),
                 lookups: lookups.clone(),
-            }))
-            .build()?;
+            }));
+        // Extra roots would let whoever holds their keys impersonate any host a plugin may
+        // reach, so they count only beside the switch that already admits loopback.
+        if policy.allow_loopback_for_tests {
+            for der in &policy.test_root_certs {
+                builder = builder.add_root_certificate(reqwest::Certificate::from_der(der)?);
+            }
+        }
+        // With rustls, a test root that is not a certificate is refused here.
+        let client = builder.build().context("building the egress client")?;
         Ok(Egress {
             policy,
             client,
@@ -528,5 +538,22 @@ mod tests {
         })
         .expect("a client");
         assert!(egress.check_destination("api.example.com").await.is_ok());
+    }
+
+    #[test]
+    fn test_root_certificates_are_ignored_outside_test_mode() {
+        // Not a certificate: the client fails to build if it ever reads it.
+        let not_a_certificate = vec![b"not DER".to_vec()];
+        let policy = EgressPolicy {
+            test_root_certs: not_a_certificate.clone(),
+            ..EgressPolicy::default()
+        };
+        assert!(Egress::new(policy).is_ok(), "read outside test mode");
+        let policy = EgressPolicy {
+            allow_loopback_for_tests: true,
+            test_root_certs: not_a_certificate,
+            ..EgressPolicy::default()
+        };
+        assert!(Egress::new(policy).is_err(), "not read in test mode");
     }
 }
