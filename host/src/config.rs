@@ -37,8 +37,14 @@ pub struct PluginSettings {
     /// 32 random bytes, base64 (`openssl rand -base64 32`), sealing integration secrets at rest.
     /// Without it, integrations that need secrets cannot be enabled.
     pub secrets_key: Option<SecretString>,
-    /// Failures in a row after which a plugin is disabled for that server (its admins are told).
+    /// Failures that are the plugin's or its settings' fault, within one failure window, after
+    /// which a plugin is disabled for that server (its admins are told) — if it also failed
+    /// more often than it worked in that window.
     pub disable_after_failures: u32,
+    /// How long a failure window stays open after a plugin's first counted failure, minutes.
+    pub failure_window_mins: u32,
+    /// The most integrations one server may have enabled at once.
+    pub max_enabled_per_server: u32,
     /// Ceiling on a plugin's linear memory, MiB (a manifest may ask for up to this).
     pub max_memory_mib: u32,
     /// Ceiling on a plugin's CPU time per event, milliseconds.
@@ -59,6 +65,8 @@ pub struct PluginSettings {
     pub uploads: bool,
     /// The largest plugin file an admin may upload, bytes.
     pub upload_max_bytes: u64,
+    /// Uploads one server may start per hour (each counts, used or refused).
+    pub uploads_per_hour: u32,
 }
 
 // The sandbox limits here must be `SandboxPolicy::default()`'s: tests run the library default,
@@ -69,6 +77,8 @@ impl Default for PluginSettings {
         PluginSettings {
             secrets_key: None,
             disable_after_failures: 5,
+            failure_window_mins: 60,
+            max_enabled_per_server: 8,
             max_memory_mib: 64,
             max_cpu_ms: 500,
             event_timeout_ms: 3000,
@@ -77,6 +87,7 @@ impl Default for PluginSettings {
             test_origins: std::collections::HashMap::new(),
             uploads: true,
             upload_max_bytes: 5 * 1024 * 1024,
+            uploads_per_hour: 5,
         }
     }
 }
@@ -143,11 +154,17 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "PLUGINS_DISABLE_AFTER_FAILURES",
         "plugins.disable_after_failures",
     ),
+    ("PLUGINS_FAILURE_WINDOW_MINS", "plugins.failure_window_mins"),
+    (
+        "PLUGINS_MAX_ENABLED_PER_SERVER",
+        "plugins.max_enabled_per_server",
+    ),
     ("PLUGINS_MAX_MEMORY_MIB", "plugins.max_memory_mib"),
     ("PLUGINS_MAX_CPU_MS", "plugins.max_cpu_ms"),
     ("PLUGINS_EVENT_TIMEOUT_MS", "plugins.event_timeout_ms"),
     ("PLUGINS_UPLOADS", "plugins.uploads"),
     ("PLUGINS_UPLOAD_MAX_BYTES", "plugins.upload_max_bytes"),
+    ("PLUGINS_UPLOADS_PER_HOUR", "plugins.uploads_per_hour"),
 ];
 
 fn env_name(setting: &str) -> Option<&'static str> {
@@ -254,9 +271,18 @@ impl Settings {
                 "plugins.disable_after_failures",
                 self.plugins.disable_after_failures,
             ),
+            (
+                "plugins.failure_window_mins",
+                self.plugins.failure_window_mins,
+            ),
+            (
+                "plugins.max_enabled_per_server",
+                self.plugins.max_enabled_per_server,
+            ),
             ("plugins.max_memory_mib", self.plugins.max_memory_mib),
             ("plugins.max_cpu_ms", self.plugins.max_cpu_ms),
             ("plugins.event_timeout_ms", self.plugins.event_timeout_ms),
+            ("plugins.uploads_per_hour", self.plugins.uploads_per_hour),
         ] {
             if value == 0 {
                 return Err(ConfigError {

@@ -26,13 +26,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::config::Settings;
+use crate::plugins::compile_cache::CacheLocation;
 use crate::plugins::policy::SandboxPolicy;
 use crate::plugins::runtime::{LoadedPlugin, Runtime};
 use crate::secrets::SecretsKey;
 use crate::store::Store;
 
 pub use catalog::{Available, Source};
-pub use dispatch::{PluginRun, RunResult};
+pub use dispatch::{NeedsAttention, PluginRun, RunResult};
 pub use health::AutoDisabled;
 pub use install::{install_file, installed_path, InstallError};
 pub use settings::secrets_context;
@@ -45,6 +46,7 @@ pub struct Integrations {
     secrets: settings::Secrets,
     health: health::Health,
     event_timeout: Duration,
+    max_enabled: u32,
 }
 
 impl Integrations {
@@ -54,7 +56,7 @@ impl Integrations {
     pub async fn load(settings: &Settings, store: &Store) -> anyhow::Result<Integrations> {
         let runtime = Runtime::new(SandboxPolicy::from_settings(settings))
             .context("creating the plugin runtime")?
-            .with_compile_cache(settings.data_dir.join("compile-cache"));
+            .with_compile_cache(CacheLocation::in_data_dir(&settings.data_dir));
         let secrets_key = settings.plugins.secrets_key.as_ref().and_then(|key| {
             use secrecy::ExposeSecret;
             // Validated with the settings; a bad key never gets here.
@@ -85,7 +87,14 @@ impl Integrations {
             .guild_plugins()
             .await
             .context("reading the servers' uploaded plugins")?;
+        // Only each server's current version of each plugin (the last uploaded) is compiled;
+        // older rows (kept by earlier Tessera versions) are never loaded.
+        let mut current: std::collections::BTreeMap<(u64, String), crate::store::GuildPlugin> =
+            std::collections::BTreeMap::new();
         for row in uploaded {
+            current.insert((row.guild_id, row.plugin_id.clone()), row);
+        }
+        for row in current.into_values() {
             match runtime.load(&row.wasm) {
                 Ok(plugin) if plugin.inspection.sha256 == row.sha256 => {
                     catalog.add_upload(row.guild_id, plugin)
@@ -99,14 +108,25 @@ impl Integrations {
             }
         }
         tracing::info!(plugins = ?catalog.global_ids(), "integrations available");
+        // Compiled code of plugins no longer loaded (older uploads, removed files) goes.
+        let pruned = runtime.prune_compile_cache(&catalog.loaded_shas());
+        if pruned > 0 {
+            tracing::info!(entries = pruned, "pruned the compile cache");
+        }
+        let secrets = settings::Secrets::new(secrets_key);
+        reseal_legacy_secrets(store, &catalog, &secrets).await;
         let event_timeout = runtime.policy().event_timeout;
         Ok(Integrations {
             runtime,
             catalog,
             upload: upload::Uploads::new(settings)?,
-            secrets: settings::Secrets::new(secrets_key),
-            health: health::Health::new(settings.plugins.disable_after_failures),
+            secrets,
+            health: health::Health::new(
+                settings.plugins.disable_after_failures,
+                Duration::from_secs(u64::from(settings.plugins.failure_window_mins) * 60),
+            ),
             event_timeout,
+            max_enabled: settings.plugins.max_enabled_per_server,
         })
     }
 
@@ -122,7 +142,8 @@ impl Integrations {
 
     /// Forgets a server's uploads (the bot left it; its rows are deleted with its data).
     pub fn forget_guild(&self, guild_id: u64) {
-        self.catalog.forget_guild(guild_id)
+        self.catalog.forget_guild(guild_id);
+        self.health.forget_guild(guild_id);
     }
 
     /// Whether a plugin id belongs to a plugin every server sees (first-party or installed);
@@ -166,14 +187,63 @@ impl Integrations {
         &self.health
     }
 
-    /// The failures in a row after which a plugin is disabled.
+    /// The counted failures within the failure window after which a plugin is disabled.
     pub fn disable_after(&self) -> u32 {
         self.health.disable_after()
+    }
+
+    /// The most integrations one server may have enabled at once.
+    pub fn max_enabled(&self) -> u32 {
+        self.max_enabled
     }
 
     /// The wall-clock limit of one plugin event.
     pub fn event_timeout(&self) -> Duration {
         self.event_timeout
+    }
+}
+
+/// Seals again, for the settings they have now, the secrets stored before secrets were bound
+/// to hosts, so that from this start on each goes only to the host it is set up for. A row
+/// that cannot be re-sealed (no key, or the key changed) is left as it is: it shows as needing
+/// attention until an admin enters its secrets again.
+async fn reseal_legacy_secrets(
+    store: &Store,
+    catalog: &catalog::Catalog,
+    secrets: &settings::Secrets,
+) {
+    let rows = match store.integrations_with_legacy_secrets().await {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read stored secrets to seal them again");
+            return;
+        }
+    };
+    for row in rows {
+        let Some(available) = catalog.get(row.guild_id, &row.plugin_id) else {
+            continue;
+        };
+        let to = settings::Destination::of(&available, row.guild_id, &row.config);
+        match secrets.reseal_legacy(&row, &to) {
+            Some(Ok(sealed)) => {
+                if let Err(err) = store
+                    .update_integration_config(
+                        row.guild_id,
+                        &row.plugin_id,
+                        &row.config,
+                        Some(&sealed),
+                        row.updated_by,
+                    )
+                    .await
+                {
+                    tracing::error!(guild = row.guild_id, plugin = %row.plugin_id, error = %err, "cannot store re-sealed secrets");
+                }
+            }
+            Some(Err(problem)) => {
+                tracing::warn!(guild = row.guild_id, plugin = %row.plugin_id, %problem, "stored secrets cannot be sealed again; its admins must enter them again");
+            }
+            None => {}
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::plugins::compile_cache::CacheLocation;
 use crate::plugins::component::{inspect, pack, Inspection, WIT_PACKAGE, WIT_VERSION};
 use crate::plugins::policy::SandboxPolicy;
 use crate::plugins::runtime::{LoadError, Runtime};
@@ -23,7 +24,8 @@ pub enum PluginCommand {
     },
     /// Run the plugin's ticket-open handler once, in the same sandbox and with the same
     /// defaults as the bot, and print one JSON object. Exit 0: placeholders; 1: a contained
-    /// plugin failure; 2: unusable input.
+    /// plugin failure; 2: unusable input. The compiled code is cached per user, so running the
+    /// same file again does not compile it again (`compile_cache` in the JSON: hit, miss, ...).
     Run {
         /// The plugin file.
         file: PathBuf,
@@ -36,6 +38,13 @@ pub enum PluginCommand {
         /// A secret, `name=value` (repeatable); injected by the host, never visible to the plugin.
         #[arg(long = "secret", value_name = "NAME=VALUE")]
         secret: Vec<String>,
+        /// Where compiled code is cached between runs [default: $XDG_CACHE_HOME/tessera/compile-cache,
+        /// else ~/.cache/tessera/compile-cache]; its key is kept beside it, in DIR.key.
+        #[arg(long, value_name = "DIR", env = "TESSERA_COMPILE_CACHE")]
+        compile_cache: Option<PathBuf>,
+        /// Compile in memory: neither read nor write the compile cache.
+        #[arg(long)]
+        no_compile_cache: bool,
     },
     /// Validate a plugin and install it for every server (stored in the data directory with its
     /// sha256, recorded in the database). Uses the bot's configuration.
@@ -90,7 +99,7 @@ pub async fn install(settings: &crate::config::Settings, file: &Path) -> ExitCod
     };
     let sandbox = match Runtime::new(SandboxPolicy::from_settings(settings)) {
         // The bot's cache: it will not compile this file again at start.
-        Ok(s) => s.with_compile_cache(settings.data_dir.join("compile-cache")),
+        Ok(s) => s.with_compile_cache(CacheLocation::in_data_dir(&settings.data_dir)),
         Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
     };
     let store = match crate::startup::open_store(settings).await {
@@ -182,9 +191,13 @@ pub fn run(command: PluginCommand) -> ExitCode {
                 Err(code) => return code,
             };
             // The checks `install` and an upload make (inspect, compile, link, the handler's
-            // types), so a file this accepts is one the bot will run.
+            // types), so a file this accepts is one the bot will run. Compiled through the
+            // per-user compile cache, like `run`, so checking a large plugin again is fast.
             let sandbox = match Runtime::new(SandboxPolicy::default()) {
-                Ok(s) => s,
+                Ok(s) => match CacheLocation::per_user() {
+                    Some(location) => s.with_compile_cache(location),
+                    None => s,
+                },
                 Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
             };
             match sandbox.load(&bytes) {
@@ -228,6 +241,8 @@ pub fn run(command: PluginCommand) -> ExitCode {
             user,
             config,
             secret,
+            compile_cache,
+            no_compile_cache,
         } => {
             let Ok(user_id) = user.trim().parse::<u64>() else {
                 return unusable(format!(
@@ -241,10 +256,20 @@ pub fn run(command: PluginCommand) -> ExitCode {
                 (Ok(c), Ok(s)) => (c, s),
                 (Err(code), _) | (_, Err(code)) => return code,
             };
+            let cache = match (no_compile_cache, compile_cache) {
+                (true, _) => None,
+                (false, Some(dir)) => match CacheLocation::new(dir) {
+                    Ok(location) => Some(location),
+                    Err(e) => return unusable(format!("--compile-cache: {e}")),
+                },
+                (false, None) => CacheLocation::per_user(),
+            };
             let bytes = match read(&file) {
                 Ok(b) => b,
                 Err(code) => return code,
             };
+            // Why the compile cache is not used, if it is not; nothing else is logged.
+            crate::telemetry::init("tessera::plugins::compile_cache=warn");
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -254,7 +279,10 @@ pub fn run(command: PluginCommand) -> ExitCode {
             };
             runtime.block_on(async move {
                 let sandbox = match Runtime::new(SandboxPolicy::default()) {
-                    Ok(s) => s,
+                    Ok(s) => match cache {
+                        Some(location) => s.with_compile_cache(location),
+                        None => s,
+                    },
                     Err(e) => return unusable(format!("cannot start the plugin runtime: {e:#}")),
                 };
                 let plugin = match sandbox.load(&bytes) {
@@ -265,13 +293,15 @@ pub fn run(command: PluginCommand) -> ExitCode {
                     Err(e) => return unusable(format!("{}: {e}", file.display())),
                 };
                 let m = &plugin.inspection.manifest;
+                let compiled = plugin.cache.as_str();
                 // What the bot does when an admin saves settings: the plugin checks them first.
                 if let Err(problem) = sandbox
                     .validate_config(&plugin, config.clone(), secrets.clone())
                     .await
                 {
                     let body = json!({"plugin": m.id, "version": m.version,
-                        "error": {"kind": "settings", "message": problem.to_string()}});
+                        "error": {"kind": "settings", "message": problem.to_string()},
+                        "compile_cache": compiled});
                     println!("{body}");
                     return ExitCode::from(1);
                 }
@@ -299,6 +329,7 @@ pub fn run(command: PluginCommand) -> ExitCode {
                 let mut body = body;
                 body["log"] = json!(outcome.log);
                 body["http_requests"] = json!(outcome.requests);
+                body["compile_cache"] = json!(compiled);
                 println!("{body}");
                 code
             })

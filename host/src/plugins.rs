@@ -4,7 +4,8 @@
 //! - [`component`] — reading a plugin file without running it (`inspect`), and `pack`.
 //! - [`embedded`] — the first-party plugins, built from `plugins/` and shipped in the binary.
 //! - [`egress`] — host-mediated HTTPS under the sandbox's rules.
-//! - [`compile_cache`] — compiled plugins cached on disk, keyed by content and engine.
+//! - [`compile_cache`] — compiled plugins cached on disk, keyed by content and engine, and
+//!   authenticated with a key kept outside the cache.
 //! - [`policy`] — every limit and grant of the sandbox in one value, and its one mapping from
 //!   the operator's settings.
 //! - [`runtime`] — the engine and per-event stores that run plugins under that policy.

@@ -20,8 +20,8 @@ use sqlx::sqlite::{
 };
 
 pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
-pub use integrations::{ConsentAction, ConsentRecord, Delivery, GuildIntegration};
-pub use pending::{PendingEnable, PendingUpload, Refusal};
+pub use integrations::{ConsentAction, ConsentRecord, Delivery, FailureWindow, GuildIntegration};
+pub use pending::{PendingEnable, PendingUpload, Refusal, UploadQuota, UploadRefusal};
 pub use plugins::{GuildPlugin, InstalledPlugin, UploadHead};
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
@@ -164,6 +164,7 @@ impl Store {
                 "DELETE FROM integration_consents WHERE guild_id = $1",
                 "DELETE FROM integration_deliveries WHERE guild_id = $1",
                 "DELETE FROM guild_plugins WHERE guild_id = $1",
+                "DELETE FROM upload_attempts WHERE guild_id = $1",
             ] {
                 sqlx::query(sql).bind(g).execute(&mut *tx).await?;
             }

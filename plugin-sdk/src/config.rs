@@ -10,7 +10,8 @@ pub fn get(key: &str) -> Option<String> {
 
 /// Whether the secret `name` is set: one of the manifest's `[[secrets]]`, or an entry of a
 /// `named = true` one. Its value never enters the plugin: write `{{secret.NAME}}` in a request
-/// header's value and the host puts the secret there when the request goes to its host.
+/// header's value and the host puts the secret there when the request goes to its host, in a
+/// header the manifest lists in the secret's `headers` (default `Authorization`).
 pub fn has_secret(name: &str) -> bool {
     wit::has_secret(name)
 }

@@ -239,13 +239,18 @@ fn log_text(event: &LogEvent) -> String {
             reason.as_deref().map_or_else(|| "none given".to_owned(), neutralise)
         ),
         LogEvent::IntegrationDisabled(disabled) => format!(
-            "⚠️ The integration **{}** failed {} times in a row and is now **disabled** in this server \
-             (last error: {}). Tickets open without it. After fixing its settings, an admin can turn it \
-             back on with `/integrations enable {}`.",
+            "⚠️ The integration **{}** failed {} times within a short time, more often than it worked, \
+             and is now **disabled** in this server (last failure: {}). Tickets open without it. \
+             After fixing its settings, an admin can turn it back on with `/integrations enable {}`.",
             neutralise(&disabled.name),
             disabled.failures,
-            neutralise(&disabled.last_error.chars().take(200).collect::<String>()),
+            disabled.last_error,
             disabled.plugin_id
+        ),
+        LogEvent::IntegrationNeedsAttention(stuck) => format!(
+            "⚠️ The integration **{}** needs an admin: {}. Tickets open without it until then.",
+            neutralise(&stuck.name),
+            stuck.why
         ),
     }
 }

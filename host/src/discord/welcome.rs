@@ -143,6 +143,7 @@ pub fn render(template: Option<&str>, ctx: &WelcomeContext<'_>, runs: &[PluginRu
 fn shared_with(runs: &[PluginRun]) -> String {
     let received: Vec<(String, &str)> = runs
         .iter()
+        .filter(|r| r.received())
         .map(|r| (neutralise(&r.name), r.privacy_policy.as_str()))
         .collect();
     crate::privacy::disclosure::at_ticket_open(&received)
@@ -164,6 +165,7 @@ mod tests {
                     .collect()
             }),
             disabled_now: false,
+            locked_now: false,
         }
     }
 

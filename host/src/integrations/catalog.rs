@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 
-use crate::integrations::upload::Uploads;
 use crate::integrations::Integrations;
 use crate::plugins::manifest::Manifest;
 use crate::plugins::runtime::LoadedPlugin;
@@ -129,6 +128,20 @@ impl Catalog {
         self.plugins.keys().collect()
     }
 
+    /// The sha256 of every plugin file this catalog holds (every server's uploads included).
+    pub fn loaded_shas(&self) -> std::collections::HashSet<String> {
+        let mut shas: std::collections::HashSet<String> = self
+            .plugins
+            .values()
+            .map(|a| a.plugin.inspection.sha256.clone())
+            .collect();
+        let uploads = self.uploads.read().unwrap_or_else(|e| e.into_inner());
+        for own in uploads.values() {
+            shas.extend(own.values().map(|a| a.plugin.inspection.sha256.clone()));
+        }
+        shas
+    }
+
     /// The plugins one server may use: every server's, then its own uploads, by id.
     pub fn available_in(&self, guild_id: u64) -> Vec<Available> {
         let mut out: Vec<Available> = self.plugins.values().cloned().collect();
@@ -192,7 +205,15 @@ impl Integrations {
             else {
                 continue;
             };
-            match Uploads::compile(self.runtime(), Arc::new(row.wasm)).await? {
+            // A ticket waits for this no longer than for its plugins: a compile that takes
+            // longer goes on in the background and fills the compile cache, and a later ticket
+            // loads the plugin from there.
+            let compiling = self.upload().compile(self.runtime(), Arc::new(row.wasm));
+            let Ok(compiled) = tokio::time::timeout(self.event_timeout(), compiling).await else {
+                tracing::info!(guild_id, plugin = %row.plugin_id, "an upload added on another process is still compiling; this ticket opens without it");
+                continue;
+            };
+            match compiled {
                 Ok(plugin) if plugin.inspection.sha256 == row.sha256 => {
                     self.catalog.add_upload(guild_id, plugin)
                 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::integrations::{Available, Integrations};
+use crate::integrations::{Available, Integrations, Source};
 use crate::plugins::egress::client::DestinationError;
 use crate::plugins::egress::secrets::{named_secrets, NamedSecretsError};
 use crate::plugins::egress::url::UrlError;
@@ -20,9 +20,87 @@ pub const MAX_MULTILINE_VALUE: u16 = 2000;
 /// The longest one-line secret accepted.
 pub const MAX_SECRET_VALUE: u16 = 1000;
 
-/// The context sealed secrets are bound to: one server, one plugin.
+/// The context secrets sealed before they were bound to hosts were sealed with (one server,
+/// one plugin). Read only to re-seal such rows once, at start ([`Secrets::reseal_legacy`]).
 pub fn secrets_context(guild_id: u64, plugin_id: &str) -> String {
     format!("tessera:secrets:guild:{guild_id}:plugin:{plugin_id}")
+}
+
+/// Where a server's secrets for one plugin may go, decided when an admin enters them: each
+/// secret's one destination host (from the manifest, and for a `{config.KEY}` host from the
+/// settings saved with it), and, for a server's own upload, the exact uploaded version.
+/// First-party and operator-installed plugins keep their secrets across versions.
+///
+/// Each secret is sealed with its destination as associated data, so it opens only for the
+/// destination it was entered for: re-pointing a URL setting, or uploading a new version under
+/// the same id, makes the stored secret unusable until an admin enters it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    guild_id: u64,
+    plugin_id: String,
+    /// The uploaded version's sha256; `None` for plugins that ship with the bot or the operator.
+    version: Option<String>,
+    /// Secret name -> the host it is sent to (empty when the setting naming it is unset).
+    hosts: BTreeMap<String, String>,
+}
+
+impl Destination {
+    /// The destination of `available`'s secrets in `guild_id` with these settings.
+    pub fn of(
+        available: &Available,
+        guild_id: u64,
+        config: &BTreeMap<String, String>,
+    ) -> Destination {
+        let m = available.manifest();
+        let config: HashMap<String, String> =
+            config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let hosts = m
+            .secrets
+            .iter()
+            .map(|spec| {
+                let host = match AllowedHost::parse(&spec.host)
+                    .ok()
+                    .and_then(|h| h.resolve(&config))
+                {
+                    Some(AllowedHost::Exact(host)) => host,
+                    _ => String::new(),
+                };
+                (spec.name.clone(), host)
+            })
+            .collect();
+        Destination {
+            guild_id,
+            plugin_id: m.id.clone(),
+            version: (available.source == Source::Uploaded)
+                .then(|| available.plugin.inspection.sha256.clone()),
+            hosts,
+        }
+    }
+
+    fn context(&self, name: &str, host: &str, version: Option<&str>) -> String {
+        format!(
+            "tessera:secrets:v2:guild:{}:plugin:{}:secret:{name}:host:{host}:version:{}",
+            self.guild_id,
+            self.plugin_id,
+            version.unwrap_or("*")
+        )
+    }
+}
+
+/// One secret at rest: where it may go, in the clear (to explain a refusal), and its value,
+/// sealed with that destination as associated data.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SealedSecret {
+    host: String,
+    version: Option<String>,
+    sealed: String,
+}
+
+/// A row's secrets at rest (`guild_integrations.secrets`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SealedSecrets {
+    v: u8,
+    secrets: BTreeMap<String, SealedSecret>,
 }
 
 /// Why a server's stored secrets cannot be used.
@@ -35,8 +113,27 @@ pub enum SecretsError {
     #[error("the secrets do not open with plugins.secrets_key (was the key changed?)")]
     Unsealable(#[from] Unsealable),
     /// Opened, but not what Tessera sealed.
-    #[error("the opened secrets are not a JSON object")]
+    #[error("the stored secrets are not in a form Tessera wrote")]
     NotJson(#[source] serde_json::Error),
+    /// A secret was entered to be sent to one host, and the settings now send it elsewhere.
+    #[error("the secret `{name}` was entered to be sent to {was}, and the settings now send it to {now}; it is never sent anywhere else")]
+    Moved {
+        /// The secret.
+        name: String,
+        /// The host it was entered for.
+        was: String,
+        /// Where the settings point now.
+        now: String,
+    },
+    /// A secret was entered for another uploaded version of the plugin.
+    #[error("the secret `{name}` was entered for another version of this uploaded plugin; a new upload does not inherit the old one's secrets")]
+    OtherVersion {
+        /// The secret.
+        name: String,
+    },
+    /// Sealed before secrets were bound to hosts, and not re-sealed at start.
+    #[error("the secrets were stored by an older Tessera and must be entered again")]
+    Legacy,
 }
 
 /// The key that seals and opens servers' secrets, if the operator configured one.
@@ -56,27 +153,96 @@ impl Secrets {
         self.key.as_ref()
     }
 
-    /// The row's secrets, opened; empty when it has none. The only place sealed secrets are
-    /// opened: every caller learns why they would not open.
-    pub fn open(&self, row: &GuildIntegration) -> Result<HashMap<String, String>, SecretsError> {
-        let Some(sealed) = &row.sealed_secrets else {
+    /// The row's secrets, opened for `to`; empty when it has none. The only place sealed
+    /// secrets are opened: every caller learns why they would not open. Every stored secret
+    /// must open for `to` (its host and version), or none is returned.
+    pub fn open(
+        &self,
+        row: &GuildIntegration,
+        to: &Destination,
+    ) -> Result<HashMap<String, String>, SecretsError> {
+        let Some(stored) = &row.sealed_secrets else {
             return Ok(HashMap::new());
         };
         let key = self.key.as_ref().ok_or(SecretsError::NoKey)?;
-        let plain = key.open(&secrets_context(row.guild_id, &row.plugin_id), sealed)?;
-        serde_json::from_slice(&plain).map_err(SecretsError::NotJson)
+        if !stored.starts_with('{') {
+            return Err(SecretsError::Legacy);
+        }
+        let stored: SealedSecrets = serde_json::from_str(stored).map_err(SecretsError::NotJson)?;
+        let mut opened = HashMap::with_capacity(stored.secrets.len());
+        for (name, secret) in stored.secrets {
+            let now = to.hosts.get(&name).map(String::as_str).unwrap_or_default();
+            if secret.host != now {
+                return Err(SecretsError::Moved {
+                    name,
+                    was: secret.host,
+                    now: if now.is_empty() {
+                        "no host".to_owned()
+                    } else {
+                        now.to_owned()
+                    },
+                });
+            }
+            if secret.version != to.version {
+                return Err(SecretsError::OtherVersion { name });
+            }
+            // The associated data is computed from `to`, never from what the row says.
+            let plain = key.open(
+                &to.context(&name, now, to.version.as_deref()),
+                &secret.sealed,
+            )?;
+            let value =
+                String::from_utf8(plain).map_err(|_| SecretsError::Unsealable(Unsealable))?;
+            opened.insert(name, value);
+        }
+        Ok(opened)
     }
 
-    /// Seals a server's secrets for one plugin.
+    /// Seals a server's secrets for one plugin, each to its destination in `to`.
     pub fn seal(
         &self,
-        guild_id: u64,
-        plugin_id: &str,
+        to: &Destination,
         secrets: &HashMap<String, String>,
     ) -> Result<String, SecretsError> {
         let key = self.key.as_ref().ok_or(SecretsError::NoKey)?;
-        let plain = serde_json::to_vec(secrets).map_err(SecretsError::NotJson)?;
-        Ok(key.seal(&secrets_context(guild_id, plugin_id), &plain))
+        let mut sealed = BTreeMap::new();
+        for (name, value) in secrets {
+            let host = to.hosts.get(name).cloned().unwrap_or_default();
+            let context = to.context(name, &host, to.version.as_deref());
+            sealed.insert(
+                name.clone(),
+                SealedSecret {
+                    sealed: key.seal(&context, value.as_bytes()),
+                    host,
+                    version: to.version.clone(),
+                },
+            );
+        }
+        serde_json::to_string(&SealedSecrets {
+            v: 2,
+            secrets: sealed,
+        })
+        .map_err(SecretsError::NotJson)
+    }
+
+    /// A row sealed before secrets were bound to hosts, sealed again for `to` (its settings as
+    /// they are now); `None` if the row is not such a row.
+    pub fn reseal_legacy(
+        &self,
+        row: &GuildIntegration,
+        to: &Destination,
+    ) -> Option<Result<String, SecretsError>> {
+        let stored = row.sealed_secrets.as_ref()?;
+        if stored.starts_with('{') {
+            return None;
+        }
+        Some((|| {
+            let key = self.key.as_ref().ok_or(SecretsError::NoKey)?;
+            let plain = key.open(&secrets_context(row.guild_id, &row.plugin_id), stored)?;
+            let secrets: HashMap<String, String> =
+                serde_json::from_slice(&plain).map_err(SecretsError::NotJson)?;
+            self.seal(to, &secrets)
+        })())
     }
 }
 
@@ -300,7 +466,7 @@ impl Integrations {
         }
         let config = plugin_config(manifest, guild_id, config.clone().into_iter());
         self.runtime()
-            .validate_config(&available.plugin, config, secrets.clone())
+            .validate_config_in(guild_id, &available.plugin, config, secrets.clone())
             .await
             .map_err(Refused::ByPlugin)
     }
@@ -329,10 +495,21 @@ mod tests {
             enabled: true,
             config: BTreeMap::new(),
             sealed_secrets: sealed,
-            consecutive_failures: 0,
+            recent_failures: 0,
+            recent_successes: 0,
+            failing_since: 0,
             disabled_reason: None,
             updated_by: 0,
             updated_at: 0,
+        }
+    }
+
+    fn to(guild_id: u64, host: &str, version: Option<&str>) -> Destination {
+        Destination {
+            guild_id,
+            plugin_id: "x".to_owned(),
+            version: version.map(str::to_owned),
+            hosts: BTreeMap::from([("token".to_owned(), host.to_owned())]),
         }
     }
 
@@ -340,22 +517,100 @@ mod tests {
     fn secrets_open_only_for_their_row_and_say_why_not() {
         let secrets = Secrets::new(SecretsKey::parse(KEY).ok());
         let plain = HashMap::from([("token".to_owned(), "hunter2".to_owned())]);
-        let sealed = secrets.seal(1, "x", &plain).expect("sealed");
+        let here = to(1, "api.example.com", None);
+        let sealed = secrets.seal(&here, &plain).expect("sealed");
+        assert!(!sealed.contains("hunter2"));
         assert_eq!(
-            secrets.open(&row(Some(sealed.clone()))).expect("opens"),
+            secrets
+                .open(&row(Some(sealed.clone())), &here)
+                .expect("opens"),
             plain
         );
-        let mut other = row(Some(sealed.clone()));
-        other.guild_id = 2;
         assert!(matches!(
-            secrets.open(&other),
+            secrets.open(&row(Some(sealed.clone())), &to(2, "api.example.com", None)),
             Err(SecretsError::Unsealable(_))
         ));
         assert!(matches!(
-            Secrets::new(None).open(&row(Some(sealed))),
+            Secrets::new(None).open(&row(Some(sealed.clone())), &here),
             Err(SecretsError::NoKey)
         ));
-        assert_eq!(secrets.open(&row(None)).expect("none"), HashMap::new());
+        assert_eq!(
+            secrets.open(&row(None), &here).expect("none"),
+            HashMap::new()
+        );
+    }
+
+    #[test]
+    fn a_secret_opens_only_for_the_host_and_upload_it_was_entered_for() {
+        let secrets = Secrets::new(SecretsKey::parse(KEY).ok());
+        let plain = HashMap::from([("token".to_owned(), "hunter2".to_owned())]);
+        let sealed = secrets
+            .seal(&to(1, "api.example.com", None), &plain)
+            .expect("sealed");
+        // The settings now send it elsewhere: refused, and the admin is told why.
+        let moved = secrets
+            .open(&row(Some(sealed.clone())), &to(1, "evil.example.net", None))
+            .expect_err("moved");
+        assert!(matches!(moved, SecretsError::Moved { .. }), "{moved:?}");
+        assert!(
+            moved.to_string().contains("api.example.com")
+                && moved.to_string().contains("evil.example.net"),
+            "{moved}"
+        );
+        // Rewriting the host in the clear part does not help: the sealed value is bound to it.
+        let forged = sealed.replace("api.example.com", "evil.example.net");
+        assert!(matches!(
+            secrets.open(&row(Some(forged)), &to(1, "evil.example.net", None)),
+            Err(SecretsError::Unsealable(_))
+        ));
+        // A server's upload: a new version does not inherit the old one's secrets.
+        let v1 = to(1, "api.example.com", Some("aa"));
+        let sealed = secrets.seal(&v1, &plain).expect("sealed");
+        assert_eq!(
+            secrets
+                .open(&row(Some(sealed.clone())), &v1)
+                .expect("opens"),
+            plain
+        );
+        assert!(matches!(
+            secrets.open(
+                &row(Some(sealed.clone())),
+                &to(1, "api.example.com", Some("bb"))
+            ),
+            Err(SecretsError::OtherVersion { .. })
+        ));
+        let forged = sealed.replace("\"aa\"", "\"bb\"");
+        assert!(matches!(
+            secrets.open(&row(Some(forged)), &to(1, "api.example.com", Some("bb"))),
+            Err(SecretsError::Unsealable(_))
+        ));
+    }
+
+    #[test]
+    fn secrets_sealed_before_hosts_are_resealed_for_the_settings_of_the_day() {
+        let secrets = Secrets::new(SecretsKey::parse(KEY).ok());
+        let key = secrets.key().expect("a key");
+        let plain = HashMap::from([("token".to_owned(), "hunter2".to_owned())]);
+        let legacy = key.seal(
+            &secrets_context(1, "x"),
+            &serde_json::to_vec(&plain).expect("json"),
+        );
+        let here = to(1, "api.example.com", None);
+        assert!(matches!(
+            secrets.open(&row(Some(legacy.clone())), &here),
+            Err(SecretsError::Legacy)
+        ));
+        let resealed = secrets
+            .reseal_legacy(&row(Some(legacy)), &here)
+            .expect("a legacy row")
+            .expect("resealed");
+        assert_eq!(
+            secrets
+                .open(&row(Some(resealed.clone())), &here)
+                .expect("opens"),
+            plain
+        );
+        assert!(secrets.reseal_legacy(&row(Some(resealed)), &here).is_none());
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //! Between the upload and the admin's click the file waits in the database
 //! ([`Uploads::hold`], [`Uploads::take`]), so the click may reach another process or this one
 //! after a restart.
+//!
+//! Uploads are free to anyone who invites the bot, so each server uploads within quotas of
+//! its own ([`UploadQuota`]: files per hour, bytes per day, a few awaiting confirmation,
+//! [`MAX_UPLOADED`] plugins and [`STORED_UPLOADS`] times the file cap stored). An upload is
+//! only inspected (its manifest and imports, no compiling) until its admin adds it; then it is
+//! compiled, one compile at a time for the whole process ([`Uploads::compile`]), so no server
+//! can keep the CPU compiling or fill the compile cache with files nobody added.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,23 +19,48 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::config::Settings;
-use crate::plugins::runtime::{LoadError, LoadedPlugin, Runtime};
-use crate::store::{PendingUpload, Refusal, Store, StoreError};
+use crate::plugins::component::{inspect, InspectError, Inspection};
+use crate::plugins::runtime::{Granted, LoadError, LoadedPlugin, Runtime};
+use crate::store::{PendingUpload, Refusal, Store, StoreError, UploadQuota, UploadRefusal};
+
+/// Bytes one server may upload per day, in files of the operator's cap.
+const DAILY_UPLOADS: u64 = 10;
+/// Uploads one server may have awaiting confirmation at once.
+pub const HELD_AT_ONCE: u32 = 3;
+/// Different plugins one server may have uploaded.
+pub const MAX_UPLOADED: usize = 10;
+/// Bytes one server's uploaded plugins may take, in files of the operator's cap.
+pub const STORED_UPLOADS: u64 = 5;
+/// How long an admin's click waits for the compiler before being told to try again.
+const COMPILE_WAIT: Duration = Duration::from_secs(20);
+/// How long one compile may take before its admin is told it is too slow to add.
+const COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long an upload waits for its admin to confirm it.
 pub const PENDING_FOR: Duration = Duration::from_secs(15 * 60);
 /// Time allowed to download one file.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An upload shown to an admin and not yet confirmed.
+/// An upload shown to an admin and not yet confirmed: inspected, not compiled.
 #[derive(Clone)]
 pub struct Pending {
-    /// Validated and compiled.
-    pub plugin: LoadedPlugin,
+    /// What the file says about itself.
+    pub inspection: Arc<Inspection>,
+    /// What the sandbox would grant it.
+    pub granted: Granted,
     /// The file.
     pub bytes: Arc<Vec<u8>>,
     /// Who uploaded it; only they may confirm it.
     pub uploaded_by: u64,
+}
+
+/// An upload its admin added: compiled and ready to run.
+#[derive(Clone)]
+pub struct Added {
+    /// Compiled, linked.
+    pub plugin: LoadedPlugin,
+    /// The file.
+    pub bytes: Arc<Vec<u8>>,
 }
 
 /// Why an upload was refused; each message is for the admin who uploaded it.
@@ -56,7 +88,10 @@ pub enum UploadError {
     Download(String),
     /// Not a usable plugin.
     #[error("That file is not a usable Tessera integration: {0}")]
-    Invalid(#[from] LoadError),
+    Invalid(#[from] InspectError),
+    /// The server used its upload quota.
+    #[error("You cannot upload now: {0}. Try again later.")]
+    Quota(UploadRefusal),
     /// The id belongs to a plugin every server sees.
     #[error("The id `{0}` belongs to an integration this bot already offers to every server; give your plugin another `id` in its manifest.")]
     ReservedId(String),
@@ -74,20 +109,31 @@ pub enum TakeError {
     /// Another admin's upload; it keeps waiting for them.
     #[error("Only the admin who uploaded this file can add or discard it.")]
     NotYours,
-    /// The held file no longer loads here (e.g. another Tessera version serves the click).
-    #[error("That file is not a usable Tessera integration any more: {0}")]
+    /// The file does not compile or link here.
+    #[error("That file is not a usable Tessera integration: {0}")]
     Invalid(#[from] LoadError),
+    /// Every compiler slot stayed busy.
+    #[error("The bot is busy checking other uploads; press the button again in a minute (the upload keeps waiting until it expires).")]
+    Busy,
+    /// Compiling it took too long.
+    #[error("That file took too long to compile, so it was not added. Make it smaller (build in release mode, strip it).")]
+    TooSlow,
+    /// The server has as many uploaded plugins, or bytes of them, as it may.
+    #[error("This server has {0}; remove an uploaded integration's versions by uploading over it, or ask the operator.")]
+    Full(String),
     /// The database or the runtime failed.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Upload settings and the download client.
+/// Upload settings, quotas, the download client and the compiler slot.
 pub struct Uploads {
     enabled: bool,
     max_bytes: u64,
+    per_hour: u32,
     cdn_base: String,
     client: reqwest::Client,
+    compiles: Arc<tokio::sync::Semaphore>,
 }
 
 impl Uploads {
@@ -101,9 +147,40 @@ impl Uploads {
         Ok(Uploads {
             enabled: settings.plugins.uploads,
             max_bytes: settings.plugins.upload_max_bytes,
+            per_hour: settings.plugins.uploads_per_hour,
             cdn_base: format!("{}/", settings.discord.cdn_base.trim_end_matches('/')),
             client,
+            compiles: Arc::new(tokio::sync::Semaphore::new(1)),
         })
+    }
+
+    /// One server's upload quota.
+    pub fn quota(&self) -> UploadQuota {
+        UploadQuota {
+            per_hour: self.per_hour,
+            bytes_per_day: self.max_bytes.saturating_mul(DAILY_UPLOADS),
+            held: HELD_AT_ONCE,
+        }
+    }
+
+    /// The bytes one server's uploaded plugins may take together.
+    pub fn stored_bytes(&self) -> u64 {
+        self.max_bytes.saturating_mul(STORED_UPLOADS)
+    }
+
+    /// Counts an upload of (at most) `bytes` against the server's quota, before anything is
+    /// downloaded.
+    pub async fn count(
+        &self,
+        store: &Store,
+        guild_id: u64,
+        bytes: u64,
+        now_ms: i64,
+    ) -> Result<Result<(), UploadError>, StoreError> {
+        Ok(store
+            .count_upload(guild_id, bytes.min(self.max_bytes), self.quota(), now_ms)
+            .await?
+            .map_err(UploadError::Quota))
     }
 
     /// Whether uploads are on.
@@ -116,14 +193,14 @@ impl Uploads {
         self.max_bytes
     }
 
-    /// Checks what Discord says about the attachment, then downloads it (never more than the
-    /// cap, whatever the attachment claimed).
-    pub async fn download(
+    /// What can be refused from what Discord says about the attachment, before it counts
+    /// against the server's quota or anything is downloaded; returns the URL to fetch.
+    pub fn precheck(
         &self,
         filename: &str,
         url: &str,
         declared_size: u64,
-    ) -> Result<Vec<u8>, UploadError> {
+    ) -> Result<url::Url, UploadError> {
         if !self.enabled {
             return Err(UploadError::Disabled);
         }
@@ -142,6 +219,18 @@ impl Uploads {
         if parsed.origin() != base.origin() || !parsed.path().starts_with(base.path()) {
             return Err(UploadError::ForeignHost);
         }
+        Ok(parsed)
+    }
+
+    /// Checks what Discord says about the attachment, then downloads it (never more than the
+    /// cap, whatever the attachment claimed).
+    pub async fn download(
+        &self,
+        filename: &str,
+        url: &str,
+        declared_size: u64,
+    ) -> Result<Vec<u8>, UploadError> {
+        let parsed = self.precheck(filename, url, declared_size)?;
         let mut response = self
             .client
             .get(parsed)
@@ -171,16 +260,45 @@ impl Uploads {
         Ok(bytes)
     }
 
-    /// Compiles a downloaded or held file off the async workers (compiling is CPU work).
-    /// Outer error: the check itself broke; inner: the file is not a usable plugin.
+    /// What an admin is shown before adding a file: its manifest and imports checked, as
+    /// `tessera plugin install` checks them, without compiling anything.
+    pub fn check(runtime: &Runtime, bytes: Arc<Vec<u8>>) -> Result<Pending, InspectError> {
+        let inspection = inspect(&bytes)?;
+        inspection.manifest.hosts()?;
+        let granted = runtime.policy().grant(&inspection.manifest.limits);
+        Ok(Pending {
+            inspection: Arc::new(inspection),
+            granted,
+            bytes,
+            uploaded_by: 0,
+        })
+    }
+
+    /// Compiles an added file off the async workers, one compile at a time for the whole
+    /// process: a click waits [`COMPILE_WAIT`] for the compiler, and a compile that takes more
+    /// than [`COMPILE_TIMEOUT`] is refused (its thread keeps the compiler until it ends, so
+    /// slow compiles never pile up).
     pub async fn compile(
+        &self,
         runtime: &Runtime,
         bytes: Arc<Vec<u8>>,
-    ) -> anyhow::Result<Result<LoadedPlugin, LoadError>> {
-        let runtime = runtime.clone();
-        tokio::task::spawn_blocking(move || runtime.load(&bytes))
+    ) -> Result<LoadedPlugin, TakeError> {
+        let permit = tokio::time::timeout(COMPILE_WAIT, self.compiles.clone().acquire_owned())
             .await
-            .context("the plugin check was interrupted")
+            .map_err(|_| TakeError::Busy)?
+            .map_err(|_| TakeError::Busy)?;
+        let runtime = runtime.clone();
+        let compiling = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            runtime.load(&bytes)
+        });
+        match tokio::time::timeout(COMPILE_TIMEOUT, compiling).await {
+            Err(_) => Err(TakeError::TooSlow),
+            Ok(Err(join)) => Err(TakeError::Unexpected(
+                anyhow::Error::new(join).context("the plugin check was interrupted"),
+            )),
+            Ok(Ok(loaded)) => Ok(loaded?),
+        }
     }
 
     /// Keeps a validated upload in the database until its admin confirms it (or
@@ -194,16 +312,16 @@ impl Uploads {
     ) -> Result<(), StoreError> {
         let row = PendingUpload {
             guild_id,
-            sha256: pending.plugin.inspection.sha256.clone(),
+            sha256: pending.inspection.sha256.clone(),
             uploaded_by: pending.uploaded_by,
             wasm: pending.bytes.as_ref().clone(),
             expires_at: now_ms.saturating_add(PENDING_FOR.as_millis() as i64),
         };
-        store.hold_upload(&row, now_ms).await
+        store.hold_upload(&row, HELD_AT_ONCE, now_ms).await
     }
 
-    /// Takes the upload with this sha256 held in this server for `user_id`, compiled again
-    /// (the click may reach a process that never saw the file). Someone else's stays held.
+    /// Takes the upload with this sha256 held in this server for `user_id`, and compiles it
+    /// (the first time anything compiles it). Someone else's stays held.
     pub async fn take(
         &self,
         store: &Store,
@@ -212,7 +330,7 @@ impl Uploads {
         sha256: &str,
         user_id: u64,
         now_ms: i64,
-    ) -> Result<Pending, TakeError> {
+    ) -> Result<Added, TakeError> {
         let held = store
             .take_upload(guild_id, sha256, user_id, now_ms)
             .await
@@ -224,16 +342,12 @@ impl Uploads {
             Err(Refusal::NotYours) => return Err(TakeError::NotYours),
         };
         let bytes = Arc::new(held.wasm);
-        let plugin = Self::compile(runtime, bytes.clone()).await??;
-        if plugin.inspection.sha256 != held.sha256 {
+        if crate::plugins::component::sha256_hex(&bytes) != held.sha256 {
             // The row's key is the file's hash; a mismatch means the row was altered.
             return Err(TakeError::Missing);
         }
-        Ok(Pending {
-            plugin,
-            bytes,
-            uploaded_by: held.uploaded_by,
-        })
+        let plugin = self.compile(runtime, bytes.clone()).await?;
+        Ok(Added { plugin, bytes })
     }
 
     /// Discards the upload held in this server for `user_id`, without compiling it.

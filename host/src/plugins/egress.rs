@@ -7,7 +7,9 @@
 //! address (the resolver is ours, so a second lookup cannot swap it). Redirects are returned,
 //! never followed. Secrets are added here, only to requests for the host each is bound to.
 //!
-//! - [`hosts`] — the allowed-host grammar of manifests.
+//! - [`hosts`] — the allowed-host grammar of manifests (no special-use names, no wildcard
+//!   over a public suffix).
+//! - [`suffixes`] — the Public Suffix List.
 //! - [`url`] — the URL rules, for requests and for URL settings alike.
 //! - [`networks`] — which addresses are globally routable.
 //! - [`secrets`] — secrets bound to hosts, and `{{secret.NAME}}` substitution.
@@ -17,6 +19,7 @@ pub mod client;
 pub mod hosts;
 pub mod networks;
 pub mod secrets;
+pub mod suffixes;
 pub mod url;
 
 pub use client::{DestinationError, Egress, FetchFailure, IncomingResponse, OutgoingRequest};

@@ -93,11 +93,35 @@ pub struct SecretSpec {
     /// Whether the value is `NAME = value` lines, each a secret of its own (`{{secret.NAME}}`).
     #[serde(default)]
     pub named: bool,
+    /// The header names in whose values the plugin may write `{{secret.NAME}}` for this secret
+    /// (case-insensitive); nowhere else is it filled in. Default: `Authorization`.
+    #[serde(default = "authorization")]
+    pub headers: Vec<String>,
 }
 
 fn yes() -> bool {
     true
 }
+
+fn authorization() -> Vec<String> {
+    vec!["Authorization".to_owned()]
+}
+
+/// The most header names a secret may be placed in.
+const MAX_SECRET_HEADERS: usize = 8;
+
+/// Headers that belong to the connection or a proxy: never a place for a secret.
+const NOT_FOR_SECRETS: [&str; 9] = [
+    "host",
+    "cookie",
+    "transfer-encoding",
+    "connection",
+    "content-length",
+    "te",
+    "upgrade",
+    "referer",
+    "user-agent",
+];
 
 /// What a plugin asks for; `None` means the operator's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +271,28 @@ impl Manifest {
                 AllowedHost::Subdomains(_) => {
                     return fail(format!(
                         "secret `{}` must be bound to one exact host",
+                        secret.name
+                    ));
+                }
+            }
+            if secret.headers.len() > MAX_SECRET_HEADERS {
+                return fail(format!(
+                    "secret `{}` may be placed in at most {MAX_SECRET_HEADERS} headers",
+                    secret.name
+                ));
+            }
+            for header in &secret.headers {
+                let lower = header.to_ascii_lowercase();
+                if header.is_empty()
+                    || header.len() > 64
+                    || !header
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    || NOT_FOR_SECRETS.contains(&lower.as_str())
+                    || lower.starts_with("proxy-")
+                {
+                    return fail(format!(
+                        "secret `{}` lists {header:?} in `headers`, which is not a header a secret may be placed in",
                         secret.name
                     ));
                 }

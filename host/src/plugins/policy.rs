@@ -55,18 +55,25 @@ pub struct MemoryPolicy {
     pub ceiling: usize,
 }
 
-/// The pooling allocator's configuration: how many instances of everything the whole process
-/// may hold at once, and how much of a freed slot stays resident for the next event.
+/// The pooling allocator's configuration: how many events may run at once, what one plugin
+/// instance may hold, and how much of a freed slot stays resident for the next event.
+///
+/// The pool holds exactly `slots` instances of the largest plugin the per-component limits
+/// admit, and an event runs only once it holds a slot (waiting for one, within its deadline),
+/// so instantiation never fails because the pool ran out: a plugin holding slots can only
+/// make later events wait, and only its own server's past [`PoolPolicy::per_server`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolPolicy {
-    /// Component instances alive at once (events running concurrently, all plugins together).
-    pub total_component_instances: u32,
-    /// Core instances alive at once.
-    pub total_core_instances: u32,
-    /// Linear memories alive at once.
-    pub total_memories: u32,
-    /// Tables alive at once.
-    pub total_tables: u32,
+    /// Events running at once, every server together (one component instance each).
+    pub slots: u32,
+    /// Events running at once for one server: no server can hold every slot.
+    pub per_server: u32,
+    /// Core (module) instances one plugin may create. A Rust plugin needs about five.
+    pub core_instances_per_component: u32,
+    /// Linear memories one plugin may create.
+    pub memories_per_component: u32,
+    /// Tables one plugin may create.
+    pub tables_per_component: u32,
     /// Elements per pooled table slot.
     pub table_elements: usize,
     /// Dirty bytes of a freed memory slot copied back instead of released (see the runtime).
@@ -77,17 +84,19 @@ pub struct PoolPolicy {
     pub max_wasm_stack: usize,
 }
 
-/// What one store may create (the per-component limits of `StoreLimits`).
+/// What one store (one event) may use of the host: the store's own limits, checked as the
+/// guest asks, before any work is done for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorePolicy {
-    /// Core and component instances.
-    pub instances: usize,
-    /// Tables.
-    pub tables: usize,
-    /// Linear memories.
-    pub memories: usize,
     /// Elements per table.
     pub table_elements: usize,
+    /// Bytes a single call into the host may copy out of the guest (strings, lists): what
+    /// wasmtime calls hostcall fuel. Above the largest request body and log line.
+    pub hostcall_fuel: usize,
+    /// Entries in the host's resource table (WASI streams, pollables, ...).
+    pub resource_entries: usize,
+    /// Live component-model handles.
+    pub component_handles: usize,
 }
 
 /// What the WASI 0.2 context grants. Every toolchain imports WASI, so it is linked; by default it
@@ -150,20 +159,21 @@ impl Default for SandboxPolicy {
                 ceiling: 64 << 20,
             },
             pool: PoolPolicy {
-                total_component_instances: 64,
-                total_core_instances: 512,
-                total_memories: 64,
-                total_tables: 256,
+                slots: 64,
+                per_server: 8,
+                core_instances_per_component: 16,
+                memories_per_component: 1,
+                tables_per_component: 4,
                 table_elements: 20_000,
                 linear_memory_keep_resident: 256 << 10,
                 table_keep_resident: 64 << 10,
                 max_wasm_stack: 512 << 10,
             },
             per_store: StorePolicy {
-                instances: 64,
-                tables: 64,
-                memories: 8,
                 table_elements: 20_000,
+                hostcall_fuel: 256 << 10,
+                resource_entries: 1024,
+                component_handles: 1024,
             },
             wasi: WasiGrants {
                 env: Vec::new(),
@@ -286,6 +296,12 @@ pub struct EgressPolicy {
     pub total_timeout: Duration,
     /// Largest response body, bytes.
     pub max_response_bytes: usize,
+    /// Largest request body a plugin may send, bytes.
+    pub max_request_bytes: usize,
+    /// Most headers a plugin may set on one request.
+    pub max_request_headers: usize,
+    /// Longest header value a plugin may set, bytes.
+    pub max_header_value_bytes: usize,
     /// What a request's URL must be (https on port 443).
     pub url: UrlRules,
     /// TEST ONLY: allow plain http and loopback addresses (never private, link-local or
@@ -296,6 +312,10 @@ pub struct EgressPolicy {
     /// TEST ONLY: `https://HOST/...` requests that pass every rule are sent to this loopback
     /// origin (`http://127.0.0.1:PORT`) instead, so tests can stand in for a real service.
     pub test_origins: HashMap<String, String>,
+    /// TEST ONLY: extra trusted root certificates (DER), so an https loopback server with a
+    /// self-signed certificate can stand in for a real service. Read only when
+    /// [`EgressPolicy::allow_loopback_for_tests`] is on; no setting fills it.
+    pub test_root_certs: Vec<Vec<u8>>,
 }
 
 impl EgressPolicy {
@@ -317,10 +337,14 @@ impl Default for EgressPolicy {
             connect_timeout: Duration::from_secs(2),
             total_timeout: Duration::from_secs(3),
             max_response_bytes: 256 << 10,
+            max_request_bytes: 64 << 10,
+            max_request_headers: 32,
+            max_header_value_bytes: 4 << 10,
             url: UrlRules::PUBLIC,
             allow_loopback_for_tests: false,
             static_hosts: HashMap::new(),
             test_origins: HashMap::new(),
+            test_root_certs: Vec::new(),
         }
     }
 }
@@ -372,11 +396,22 @@ mod tests {
         assert_eq!(p.egress.connect_timeout, Duration::from_secs(2));
         assert_eq!(p.egress.total_timeout, Duration::from_secs(3));
         assert_eq!(p.egress.max_response_bytes, 256 << 10);
+        assert_eq!(p.egress.max_request_bytes, 64 << 10);
+        assert_eq!(p.egress.max_request_headers, 32);
+        // Everything one request may carry fits in what one host call may copy out.
+        assert!(
+            p.egress.max_request_bytes
+                + p.egress.max_request_headers * p.egress.max_header_value_bytes
+                < p.per_store.hostcall_fuel
+        );
+        assert_eq!((p.pool.slots, p.pool.per_server), (64, 8));
+        assert_eq!(p.pool.memories_per_component, 1);
         assert_eq!(p.egress.url, UrlRules::PUBLIC);
         assert_eq!(p.egress.url.port, Some(443));
         assert!(!p.egress.url.plain_http);
         assert!(!p.egress.allow_loopback_for_tests);
         assert!(p.egress.static_hosts.is_empty() && p.egress.test_origins.is_empty());
+        assert!(p.egress.test_root_certs.is_empty());
     }
 
     #[test]

@@ -10,7 +10,6 @@ mod failure;
 mod state;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,7 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtx;
 
-use super::compile_cache::{CacheOutcome, CompileCache};
+use super::compile_cache::{CacheLocation, CacheOutcome, CompileCache};
 use super::component::{
     inspect, InspectError, Inspection, HANDLER_EXPORT, WIT_PACKAGE, WIT_VERSION,
 };
@@ -32,7 +31,7 @@ use super::egress::{AllowedHost, BoundSecret, Egress};
 pub use super::policy::Granted;
 use super::policy::SandboxPolicy;
 use failure::{check_output, classify_trap, plugin_error, TrapFacts};
-pub use failure::{GuestError, PluginFailure, PluginRef};
+pub use failure::{GuestError, NotRun, PluginFailure, PluginRef};
 use state::{collect_log, Limiter, State};
 
 use bindings::tessera::plugin::types as wit_types;
@@ -47,6 +46,8 @@ pub struct Outcome {
     pub log: Vec<String>,
     /// HTTP requests it made.
     pub requests: u32,
+    /// Whether a service answered one of them with 429 Too Many Requests.
+    pub saw_429: bool,
 }
 
 /// Why a plugin did not accept the settings an admin is saving; the message is for the admin.
@@ -61,6 +62,9 @@ pub enum SettingsRejected {
     /// It failed (a trap, or a limit) while checking.
     #[error("the integration failed while checking the settings ({})", .0.failure)]
     Failed(GuestError),
+    /// No sandbox was free in time to run the check.
+    #[error("the bot is busy running integrations; try again in a moment")]
+    Busy,
 }
 
 /// A plugin ready to run: inspected, compiled, linked.
@@ -97,6 +101,94 @@ pub enum LoadError {
     WrongHandler(String),
 }
 
+/// The least time left before its deadline for an event to be started at all.
+const MIN_RUN: Duration = Duration::from_millis(50);
+
+/// Who may run an event now: the process's slots (one per pooled instance) and each server's
+/// share of them. An event holds one of each until its store is gone.
+struct Slots {
+    pool: Arc<tokio::sync::Semaphore>,
+    per_server: usize,
+    servers: Arc<std::sync::Mutex<HashMap<u64, Arc<tokio::sync::Semaphore>>>>,
+}
+
+/// A held slot (and the server's share, when the event is a server's).
+struct Slot {
+    _pool: tokio::sync::OwnedSemaphorePermit,
+    _server: Option<ServerSlot>,
+}
+
+/// One of a server's slots. Its server's entry is removed when nothing holds or waits on it.
+struct ServerSlot {
+    guild_id: u64,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    servers: Arc<std::sync::Mutex<HashMap<u64, Arc<tokio::sync::Semaphore>>>>,
+}
+
+impl Drop for ServerSlot {
+    fn drop(&mut self) {
+        let gate = self.permit.take().map(|p| p.semaphore().clone());
+        let mut servers = self
+            .servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only the map and this `gate` hold it: no event holds or waits on this server's slots.
+        if let Some(gate) = gate {
+            if Arc::strong_count(&gate) <= 2 {
+                servers.remove(&self.guild_id);
+            }
+        }
+    }
+}
+
+impl Slots {
+    fn new(pool: &super::policy::PoolPolicy) -> Slots {
+        Slots {
+            pool: Arc::new(tokio::sync::Semaphore::new(pool.slots as usize)),
+            per_server: (pool.per_server.max(1) as usize).min(pool.slots as usize),
+            servers: Arc::new(std::sync::Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Waits, until `deadline`, for one of `tenant`'s slots (if it is a server) and one of the
+    /// process's; `None` if the deadline passed first.
+    async fn enter(&self, tenant: Option<u64>, deadline: tokio::time::Instant) -> Option<Slot> {
+        let server = match tenant {
+            None => None,
+            Some(guild_id) => {
+                let gate = self
+                    .servers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(guild_id)
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_server)))
+                    .clone();
+                let mut slot = ServerSlot {
+                    guild_id,
+                    permit: None,
+                    servers: self.servers.clone(),
+                };
+                let permit = tokio::time::timeout_at(deadline, gate.acquire_owned()).await;
+                slot.permit = Some(permit.ok()?.ok()?);
+                Some(slot)
+            }
+        };
+        let pool = tokio::time::timeout_at(deadline, self.pool.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        // A slot freed just as the deadline passed leaves no time to run: the event was not
+        // run, rather than run and cut off at once.
+        if deadline.saturating_duration_since(tokio::time::Instant::now()) < MIN_RUN {
+            return None;
+        }
+        Some(Slot {
+            _pool: pool,
+            _server: server,
+        })
+    }
+}
+
 /// Stops the epoch ticker when the runtime goes.
 struct Ticker(Arc<AtomicBool>);
 impl Drop for Ticker {
@@ -112,6 +204,7 @@ pub struct Runtime {
     linker: Arc<Linker<State>>,
     policy: Arc<SandboxPolicy>,
     egress: Egress,
+    slots: Arc<Slots>,
     compile_cache: Option<Arc<CompileCache>>,
     _ticker: Arc<Ticker>,
 }
@@ -130,10 +223,15 @@ impl Runtime {
         // instead and stay resident: the same contents the guest would see after `madvise`,
         // without the faults. Costs at most the budgets per warm slot in RSS (one per memory
         // slot).
-        pool.total_component_instances(slots.total_component_instances)
-            .total_core_instances(slots.total_core_instances)
-            .total_memories(slots.total_memories)
-            .total_tables(slots.total_tables)
+        // Exactly `slots` of the largest plugin the per-component limits admit: an event that
+        // holds a slot (see `Slots`) always finds room, so the pool never runs out.
+        pool.total_component_instances(slots.slots)
+            .total_core_instances(slots.slots * slots.core_instances_per_component)
+            .total_memories(slots.slots * slots.memories_per_component)
+            .total_tables(slots.slots * slots.tables_per_component)
+            .max_core_instances_per_component(slots.core_instances_per_component)
+            .max_memories_per_component(slots.memories_per_component)
+            .max_tables_per_component(slots.tables_per_component)
             .max_memory_size(policy.memory.ceiling)
             .table_elements(slots.table_elements)
             .linear_memory_keep_resident(slots.linear_memory_keep_resident)
@@ -166,22 +264,33 @@ impl Runtime {
                 }
             })?;
         let egress = Egress::new(policy.egress.clone())?;
+        let slots = Arc::new(Slots::new(&policy.pool));
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),
             policy: Arc::new(policy),
             egress,
+            slots,
             compile_cache: None,
             _ticker: Arc::new(Ticker(stop)),
         })
     }
 
-    /// This runtime with compiled plugins cached in `dir` (created when first needed), keyed by
-    /// the plugin file's sha256 and this engine's configuration; without it nothing is cached.
-    /// `dir` must be writable only by the bot's user, like the rest of its data directory.
-    pub fn with_compile_cache(mut self, dir: PathBuf) -> Runtime {
-        self.compile_cache = Some(Arc::new(CompileCache::new(&self.engine, dir)));
+    /// This runtime with compiled plugins cached at `location` (created when first needed),
+    /// keyed by the plugin file's sha256 and this engine's configuration, and authenticated
+    /// with the key kept beside the directory; without it nothing is cached. The directory and
+    /// key are used only if they are the bot's user's alone (see [`super::compile_cache`]).
+    pub fn with_compile_cache(mut self, location: CacheLocation) -> Runtime {
+        self.compile_cache = Some(Arc::new(CompileCache::new(&self.engine, location)));
         self
+    }
+
+    /// Deletes the compiled code of every plugin but those in `keep` (their files' sha256,
+    /// hex) from the compile cache, if there is one; returns how many entries went.
+    pub fn prune_compile_cache(&self, keep: &std::collections::HashSet<String>) -> usize {
+        self.compile_cache
+            .as_ref()
+            .map_or(0, |cache| cache.prune(keep))
     }
 
     /// The egress client and its policy.
@@ -223,10 +332,9 @@ impl Runtime {
         })
     }
 
-    /// Runs the plugin's ticket-open handler for `user_id` in a fresh store. `config` is the
-    /// server's settings (with the server's ID when the manifest asks for it), `secrets` the
-    /// opened secrets by manifest name.
-    #[tracing::instrument(skip_all, fields(plugin = %plugin.inspection.manifest.id, version = %plugin.inspection.manifest.version))]
+    /// Runs the plugin's ticket-open handler for `user_id` in a fresh store, outside any
+    /// server (the CLI, tests): only the process-wide slots bound it. See
+    /// [`Runtime::on_ticket_opened_in`].
     pub async fn on_ticket_opened(
         &self,
         plugin: &LoadedPlugin,
@@ -234,6 +342,50 @@ impl Runtime {
         config: HashMap<String, String>,
         secrets: HashMap<String, String>,
     ) -> Outcome {
+        self.ticket_opened(None, plugin, user_id, config, secrets)
+            .await
+    }
+
+    /// Runs the plugin's ticket-open handler for `user_id` in a fresh store, for server
+    /// `guild_id`. `config` is the server's settings (with the server's ID when the manifest
+    /// asks for it), `secrets` the opened secrets by manifest name. The event first waits for
+    /// one of the server's slots and one of the process's, within the event timeout; if none
+    /// frees in time the plugin is not run ([`NotRun::Busy`]), which is never its failure.
+    pub async fn on_ticket_opened_in(
+        &self,
+        guild_id: u64,
+        plugin: &LoadedPlugin,
+        user_id: u64,
+        config: HashMap<String, String>,
+        secrets: HashMap<String, String>,
+    ) -> Outcome {
+        self.ticket_opened(Some(guild_id), plugin, user_id, config, secrets)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(plugin = %plugin.inspection.manifest.id, version = %plugin.inspection.manifest.version))]
+    async fn ticket_opened(
+        &self,
+        tenant: Option<u64>,
+        plugin: &LoadedPlugin,
+        user_id: u64,
+        config: HashMap<String, String>,
+        secrets: HashMap<String, String>,
+    ) -> Outcome {
+        let deadline = tokio::time::Instant::now() + self.policy.event_timeout;
+        let guest_error = |failure| GuestError {
+            plugin: plugin.plugin_ref(),
+            failure,
+        };
+        // Declared before the store, so the slot is freed only after the store is gone.
+        let Some(_slot) = self.slots.enter(tenant, deadline).await else {
+            return Outcome {
+                result: Err(guest_error(PluginFailure::NotRun(NotRun::Busy))),
+                log: Vec::new(),
+                requests: 0,
+                saw_429: false,
+            };
+        };
         let bound = bind_secrets(&plugin.inspection.manifest, &secrets, &config);
         let hosts: Vec<AllowedHost> = plugin
             .hosts
@@ -250,33 +402,58 @@ impl Runtime {
                 .await
         };
         let output = &self.policy.output;
-        let result = match tokio::time::timeout(self.policy.event_timeout, run).await {
+        let result = match tokio::time::timeout_at(deadline, run).await {
             Err(_) => Err(PluginFailure::Timeout(self.policy.event_timeout)),
             Ok(Err(trap)) => Err(self.classify(&trap, &store, plugin)),
             Ok(Ok(Err(err))) => Err(plugin_error(err, output)),
             Ok(Ok(Ok(placeholders))) => check_output(placeholders, output),
         };
         let requests = store.data().requests;
+        let saw_429 = store.data().saw_429;
         let log = collect_log(&mut store, pipes, output);
         Outcome {
-            result: result.map_err(|failure| GuestError {
-                plugin: plugin.plugin_ref(),
-                failure,
-            }),
+            saw_429,
+            result: result.map_err(guest_error),
             log,
             requests,
         }
     }
 
-    /// Asks the plugin whether the settings an admin is saving are right, with the network
-    /// closed.
-    #[tracing::instrument(skip_all, fields(plugin = %plugin.inspection.manifest.id, version = %plugin.inspection.manifest.version))]
+    /// Asks the plugin whether the settings an admin of `guild_id` is saving are right, with
+    /// the network closed (waiting for a slot like [`Runtime::on_ticket_opened_in`]).
+    pub async fn validate_config_in(
+        &self,
+        guild_id: u64,
+        plugin: &LoadedPlugin,
+        config: HashMap<String, String>,
+        secrets: HashMap<String, String>,
+    ) -> Result<(), SettingsRejected> {
+        self.validating(Some(guild_id), plugin, config, secrets)
+            .await
+    }
+
+    /// Asks the plugin whether these settings are right, outside any server (the CLI).
     pub async fn validate_config(
         &self,
         plugin: &LoadedPlugin,
         config: HashMap<String, String>,
         secrets: HashMap<String, String>,
     ) -> Result<(), SettingsRejected> {
+        self.validating(None, plugin, config, secrets).await
+    }
+
+    #[tracing::instrument(skip_all, fields(plugin = %plugin.inspection.manifest.id, version = %plugin.inspection.manifest.version))]
+    async fn validating(
+        &self,
+        tenant: Option<u64>,
+        plugin: &LoadedPlugin,
+        config: HashMap<String, String>,
+        secrets: HashMap<String, String>,
+    ) -> Result<(), SettingsRejected> {
+        let deadline = tokio::time::Instant::now() + self.policy.event_timeout;
+        let Some(_slot) = self.slots.enter(tenant, deadline).await else {
+            return Err(SettingsRejected::Busy);
+        };
         let bound = bind_secrets(&plugin.inspection.manifest, &secrets, &config);
         let (mut store, pipes) = self.new_store(plugin, config, bound, Vec::new(), true);
         let run = async {
@@ -287,7 +464,7 @@ impl Runtime {
                 .await
         };
         let output = &self.policy.output;
-        let result = tokio::time::timeout(self.policy.event_timeout, run).await;
+        let result = tokio::time::timeout_at(deadline, run).await;
         let log = collect_log(&mut store, pipes, output);
         for line in &log {
             tracing::debug!(line, "plugin log (validating settings)");
@@ -329,15 +506,19 @@ impl Runtime {
             .allow_ip_name_lookup(grants.ip_name_lookup)
             .build();
         let per_store = &policy.per_store;
+        let per_component = &policy.pool;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(per_store.resource_entries);
         let state = State {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limits: Limiter {
                 inner: StoreLimitsBuilder::new()
                     .memory_size(plugin.granted.memory)
-                    .instances(per_store.instances)
-                    .tables(per_store.tables)
-                    .memories(per_store.memories)
+                    // The component instance and its core instances.
+                    .instances(per_component.core_instances_per_component as usize + 1)
+                    .tables(per_component.tables_per_component as usize)
+                    .memories(per_component.memories_per_component as usize)
                     .table_elements(per_store.table_elements)
                     .trap_on_grow_failure(true)
                     .build(),
@@ -349,6 +530,7 @@ impl Runtime {
             network_closed,
             egress: self.egress.clone(),
             requests: 0,
+            saw_429: false,
             log: Vec::new(),
             log_bytes: 0,
             max_log_bytes: policy.output.max_log_bytes,
@@ -358,6 +540,10 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        // What one host call may copy out of the guest, checked as it copies: a guest cannot
+        // make the host allocate more than this per call (wasmtime's default is 128 MiB).
+        store.set_hostcall_fuel(per_store.hostcall_fuel);
+        store.set_max_component_handles(per_store.component_handles);
         store.set_epoch_deadline(1);
         // Each tick observed while the guest runs is one tick of its CPU; waiting on host calls
         // (an HTTP request) is not counted, except that a tick landing during the wait is charged
@@ -381,6 +567,13 @@ impl Runtime {
         store: &Store<State>,
         plugin: &LoadedPlugin,
     ) -> PluginFailure {
+        // The host ran out, not the plugin (the slots should make this impossible).
+        if err
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return PluginFailure::NotRun(NotRun::Busy);
+        }
         let state = store.data();
         let facts = TrapFacts {
             cpu_exhausted: state.cpu_ticks > state.cpu_budget_ticks,

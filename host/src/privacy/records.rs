@@ -3,6 +3,7 @@
 //!
 //! These build the rows; the store keeps them, and a member's export (#10) reads them back.
 
+use crate::integrations::health::host_message;
 use crate::plugins::component::Inspection;
 use crate::plugins::runtime::PluginFailure;
 use crate::privacy::disclosure;
@@ -31,9 +32,6 @@ pub fn consent(
         at: 0,
     }
 }
-
-/// The longest failure detail kept in a delivery record.
-const MAX_DETAIL_CHARS: usize = 300;
 
 /// Who received whose ID, for which ticket, when, and how it went.
 pub struct Received<'a> {
@@ -64,10 +62,12 @@ pub fn delivery(inspection: &Inspection, received: Received<'_>) -> Delivery {
             Ok(_) => "ok".to_owned(),
             Err(f) => f.kind().to_owned(),
         },
+        // Tessera's words for the failure's class: the plugin's own (which may carry what its
+        // service said) are never stored (PRIVACY.md #1).
         detail: received
             .result
             .as_ref()
             .err()
-            .map(|f| f.to_string().chars().take(MAX_DETAIL_CHARS).collect()),
+            .map(|f| host_message(f).to_owned()),
     }
 }

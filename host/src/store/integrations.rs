@@ -20,14 +20,38 @@ pub struct GuildIntegration {
     pub config: BTreeMap<String, String>,
     /// The secrets, sealed (see [`crate::secrets`]); `None` if it has none.
     pub sealed_secrets: Option<String>,
-    /// Failures in a row (a success resets it).
-    pub consecutive_failures: u32,
+    /// Counted failures in the current failure window (see [`FailureWindow`]).
+    pub recent_failures: u32,
+    /// Successes in the current failure window.
+    pub recent_successes: u32,
+    /// Unix ms when the current failure window opened (0: none is open).
+    pub failing_since: i64,
     /// Why Tessera turned it off, when it did.
     pub disabled_reason: Option<String>,
     /// The admin who last changed it.
     pub updated_by: u64,
     /// Unix ms.
     pub updated_at: i64,
+}
+
+/// How an integration's failures are weighed: a window opens at the first counted failure
+/// and lasts `window_ms`; within it, an integration that failed at least `threshold` times and
+/// more often than it worked is disabled. A burst of failures that its successes outweigh, or
+/// failures spread thinner than `threshold` per window, never disable it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureWindow {
+    /// Failures within one window that disable (at least 1).
+    pub threshold: u32,
+    /// How long a window stays open, in ms.
+    pub window_ms: i64,
+}
+
+impl FailureWindow {
+    /// A window that opened after this instant is still open at `now`.
+    /// (Never before 0, so that `failing_since = 0` always means "no window".)
+    fn opened_after(self, now: i64) -> i64 {
+        now.saturating_sub(self.window_ms).max(0)
+    }
 }
 
 /// What happened to an integration in a server.
@@ -165,7 +189,9 @@ macro_rules! integration_from_row {
             // Written only by us from a map; an unreadable value is treated as empty.
             config: serde_json::from_str(&config).unwrap_or_default(),
             sealed_secrets: row.try_get("secrets")?,
-            consecutive_failures: row.try_get::<i64, _>("consecutive_failures")?.max(0) as u32,
+            recent_failures: row.try_get::<i64, _>("recent_failures")?.max(0) as u32,
+            recent_successes: row.try_get::<i64, _>("recent_successes")?.max(0) as u32,
+            failing_since: row.try_get("failing_since")?,
             disabled_reason: row.try_get("disabled_reason")?,
             updated_by: unsf(row.try_get("updated_by")?),
             updated_at: row.try_get("updated_at")?,
@@ -174,7 +200,7 @@ macro_rules! integration_from_row {
 }
 
 const INTEGRATION_COLUMNS: &str = "guild_id, plugin_id, enabled, config, secrets, \
-    consecutive_failures, disabled_reason, updated_by, updated_at";
+    recent_failures, recent_successes, failing_since, disabled_reason, updated_by, updated_at";
 
 /// The consent insert, for [`insert_consent!`] wherever it is used.
 pub(super) const INSERT_CONSENT: &str =
@@ -227,6 +253,25 @@ impl Store {
         })
     }
 
+    /// Every server's integrations whose secrets were sealed before secrets were bound to
+    /// hosts (stored as a bare sealed value, not a JSON object), to be sealed again.
+    pub async fn integrations_with_legacy_secrets(
+        &self,
+    ) -> Result<Vec<GuildIntegration>, StoreError> {
+        let sql = format!(
+            "SELECT {INTEGRATION_COLUMNS} FROM guild_integrations \
+             WHERE secrets IS NOT NULL AND secrets NOT LIKE '{{%'"
+        );
+        on_db!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(integration_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
     /// Enables an integration with these settings and records the consent, in one transaction.
     /// `sealed_secrets: None` keeps secrets already stored.
     pub async fn enable_integration(
@@ -238,11 +283,11 @@ impl Store {
         consent: &ConsentRecord,
     ) -> Result<(), StoreError> {
         const UPSERT: &str = "INSERT INTO guild_integrations (guild_id, plugin_id, enabled, config, \
-            secrets, consecutive_failures, disabled_reason, updated_by, updated_at) \
-            VALUES ($1, $2, $3, $4, $5, 0, NULL, $6, $7) \
+            secrets, recent_failures, recent_successes, failing_since, disabled_reason, updated_by, \
+            updated_at) VALUES ($1, $2, $3, $4, $5, 0, 0, 0, NULL, $6, $7) \
             ON CONFLICT (guild_id, plugin_id) DO UPDATE SET enabled = excluded.enabled, \
               config = excluded.config, secrets = COALESCE(excluded.secrets, guild_integrations.secrets), \
-              consecutive_failures = 0, disabled_reason = NULL, \
+              recent_failures = 0, recent_successes = 0, failing_since = 0, disabled_reason = NULL, \
               updated_by = excluded.updated_by, updated_at = excluded.updated_at";
         let now = now_ms();
         on_db!(self, pool => {
@@ -344,48 +389,65 @@ impl Store {
         })
     }
 
-    /// A run went well: the failure streak starts again.
+    /// A run went well: counted while a failure window is open (outside one there is nothing
+    /// to weigh it against, and nothing is written).
     pub async fn note_integration_success(
         &self,
         guild_id: u64,
         plugin_id: &str,
+        window: FailureWindow,
+        now: i64,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "UPDATE guild_integrations SET consecutive_failures = 0 \
-            WHERE guild_id = $1 AND plugin_id = $2 AND consecutive_failures <> 0";
+        const SQL: &str = "UPDATE guild_integrations SET recent_successes = recent_successes + 1 \
+            WHERE guild_id = $1 AND plugin_id = $2 AND failing_since > $3";
         on_db!(self, pool => {
-            sqlx::query(SQL).bind(sf(guild_id)).bind(plugin_id).execute(pool).await?;
+            sqlx::query(SQL)
+                .bind(sf(guild_id))
+                .bind(plugin_id)
+                .bind(window.opened_after(now))
+                .execute(pool)
+                .await?;
             Ok(())
         })
     }
 
-    /// A run failed. At `threshold` failures in a row the integration is disabled and the
-    /// consent record says so; `true` only for the one call that disabled it, so its admins
-    /// are told once however many tickets were opening at the time.
+    /// A run failed through the plugin's or its settings' fault. The first such failure opens
+    /// a window; within it, once the integration has failed `window.threshold` times and more
+    /// often than it worked, it is disabled and the consent record says so. `true` only for
+    /// the one call that disabled it, so its admins are told once however many tickets were
+    /// opening at the time.
     pub async fn note_integration_failure(
         &self,
         consent: &ConsentRecord,
-        threshold: u32,
+        window: FailureWindow,
         reason: &str,
+        now: i64,
     ) -> Result<bool, StoreError> {
-        const BUMP: &str =
-            "UPDATE guild_integrations SET consecutive_failures = consecutive_failures + 1 \
-            WHERE guild_id = $1 AND plugin_id = $2 AND enabled = $3 RETURNING consecutive_failures";
+        // Every `CASE` reads the row as it was before the update.
+        const BUMP: &str = "UPDATE guild_integrations SET \
+            recent_failures = CASE WHEN failing_since > $4 THEN recent_failures + 1 ELSE 1 END, \
+            recent_successes = CASE WHEN failing_since > $4 THEN recent_successes ELSE 0 END, \
+            failing_since = CASE WHEN failing_since > $4 THEN failing_since ELSE $5 END \
+            WHERE guild_id = $1 AND plugin_id = $2 AND enabled = $3 \
+            RETURNING recent_failures, recent_successes";
         const DISABLE: &str = "UPDATE guild_integrations SET enabled = $3, disabled_reason = $4, \
             updated_at = $5 WHERE guild_id = $1 AND plugin_id = $2 AND enabled = $6";
-        let now = now_ms();
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             let row = sqlx::query(BUMP)
                 .bind(sf(consent.guild_id))
                 .bind(&consent.plugin_id)
                 .bind(true)
+                .bind(window.opened_after(now))
+                .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some(row) = row else {
                 return Ok(false);
             };
             let failures: i64 = row.try_get(0)?;
-            if failures < i64::from(threshold) {
+            let successes: i64 = row.try_get(1)?;
+            if failures < i64::from(window.threshold) || failures <= successes {
                 tx.commit().await?;
                 return Ok(false);
             }

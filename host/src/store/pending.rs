@@ -55,14 +55,91 @@ pub enum Refusal {
     NotYours,
 }
 
+/// How much one server may upload: attempts per hour, bytes per day, and uploads held at once
+/// (a new one past that replaces the server's oldest; never another server's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadQuota {
+    /// Uploads started per hour.
+    pub per_hour: u32,
+    /// Bytes uploaded per day.
+    pub bytes_per_day: u64,
+    /// Uploads awaiting confirmation at once.
+    pub held: u32,
+}
+
+/// Why a server may not upload now; the message completes "You cannot upload now: …".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRefusal {
+    /// Too many uploads in the last hour.
+    #[error("this server already started {0} uploads in the last hour")]
+    PerHour(u32),
+    /// Too many bytes in the last day.
+    #[error("this server already uploaded its {} MiB for the day", .0 >> 20)]
+    PerDay(u64),
+}
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
 impl Store {
+    /// Counts an upload of `bytes` against the server's quota at `now_ms`, or says why not.
+    /// Attempts older than a day are forgotten as it goes.
+    pub async fn count_upload(
+        &self,
+        guild_id: u64,
+        bytes: u64,
+        quota: UploadQuota,
+        now_ms: i64,
+    ) -> Result<Result<(), UploadRefusal>, StoreError> {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM upload_attempts WHERE guild_id = $1 AND at <= $2")
+                .bind(sf(guild_id))
+                .bind(now_ms - DAY_MS)
+                .execute(&mut *tx)
+                .await?;
+            let row = sqlx::query(
+                "SELECT COUNT(CASE WHEN at > $2 THEN 1 END) AS hour, \
+                 CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS day \
+                 FROM upload_attempts WHERE guild_id = $1",
+            )
+            .bind(sf(guild_id))
+            .bind(now_ms - HOUR_MS)
+            .fetch_one(&mut *tx)
+            .await?;
+            let hour: i64 = row.try_get("hour")?;
+            let day: i64 = row.try_get("day")?;
+            if hour >= i64::from(quota.per_hour) {
+                return Ok(Err(UploadRefusal::PerHour(quota.per_hour)));
+            }
+            if u64::try_from(day.saturating_add(bytes)).unwrap_or(u64::MAX) > quota.bytes_per_day {
+                return Ok(Err(UploadRefusal::PerDay(quota.bytes_per_day)));
+            }
+            sqlx::query("INSERT INTO upload_attempts (guild_id, at, bytes) VALUES ($1, $2, $3)")
+                .bind(sf(guild_id))
+                .bind(now_ms)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        })
+    }
+
     /// Keeps an upload until its admin confirms it (replacing an earlier hold of the same
-    /// file in this server), and deletes every expired upload.
+    /// file in this server), keeps only the server's `held` newest, and deletes every expired
+    /// upload.
     pub async fn hold_upload(
         &self,
         pending: &PendingUpload,
+        held: u32,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        // Keeps the server's `held` newest (ties are impossible in practice: one per click).
+        const OLDEST: &str = "DELETE FROM pending_uploads WHERE guild_id = $1 AND expires_at < \
+            (SELECT expires_at FROM pending_uploads WHERE guild_id = $1 \
+             ORDER BY expires_at DESC LIMIT 1 OFFSET $2)";
         const SQL: &str = "INSERT INTO pending_uploads (guild_id, sha256, uploaded_by, wasm, expires_at) \
             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (guild_id, sha256) DO UPDATE SET \
             uploaded_by = excluded.uploaded_by, wasm = excluded.wasm, expires_at = excluded.expires_at";
@@ -78,6 +155,11 @@ impl Store {
                 .bind(sf(pending.uploaded_by))
                 .bind(&pending.wasm)
                 .bind(pending.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(OLDEST)
+                .bind(sf(pending.guild_id))
+                .bind(i64::from(held.max(1)) - 1)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -250,6 +332,7 @@ impl Store {
             for sql in [
                 "DELETE FROM pending_uploads WHERE guild_id = $1",
                 "DELETE FROM pending_enables WHERE guild_id = $1",
+                "DELETE FROM upload_attempts WHERE guild_id = $1",
             ] {
                 sqlx::query(sql).bind(sf(guild_id)).execute(&mut *tx).await?;
             }

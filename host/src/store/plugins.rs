@@ -100,20 +100,43 @@ pub struct GuildPlugin {
 }
 
 impl Store {
-    /// Stores an uploaded plugin and its consent record in one transaction; `false` if this
-    /// server already had this exact file.
+    /// Makes this file the server's current version of its plugin, with the uploader's
+    /// consent record, in one transaction; any other version of that plugin in the server is
+    /// deleted (only the current one is kept and loaded). `false` when it was the current
+    /// version already (nothing changes, nothing is recorded); re-uploading an older version
+    /// makes it current again, with a new consent record.
     pub async fn add_guild_plugin(
         &self,
         plugin: &GuildPlugin,
         consent: &ConsentRecord,
     ) -> Result<bool, StoreError> {
+        const CURRENT: &str =
+            "SELECT sha256 FROM guild_plugins WHERE guild_id = $1 AND plugin_id = $2 \
+            ORDER BY uploaded_at DESC LIMIT 1";
+        const OTHERS: &str =
+            "DELETE FROM guild_plugins WHERE guild_id = $1 AND (plugin_id = $2 OR sha256 = $3)";
         const SQL: &str = "INSERT INTO guild_plugins (guild_id, sha256, plugin_id, version, \
-            manifest, wasm, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-            ON CONFLICT (guild_id, sha256) DO NOTHING";
+            manifest, wasm, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
         let now = now_ms();
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query(SQL)
+            let current: Option<String> = sqlx::query(CURRENT)
+                .bind(sf(plugin.guild_id))
+                .bind(&plugin.plugin_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            if current.as_deref() == Some(plugin.sha256.as_str()) {
+                return Ok(false);
+            }
+            sqlx::query(OTHERS)
+                .bind(sf(plugin.guild_id))
+                .bind(&plugin.plugin_id)
+                .bind(&plugin.sha256)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(SQL)
                 .bind(sf(plugin.guild_id))
                 .bind(&plugin.sha256)
                 .bind(&plugin.plugin_id)
@@ -124,12 +147,27 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
             insert_consent!(&mut *tx, consent, now);
             tx.commit().await?;
             Ok(true)
+        })
+    }
+
+    /// Each uploaded plugin of one server with the bytes its files take.
+    pub async fn guild_upload_sizes(
+        &self,
+        guild_id: u64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        const SQL: &str = "SELECT plugin_id, CAST(SUM(LENGTH(wasm)) AS BIGINT) AS bytes \
+            FROM guild_plugins WHERE guild_id = $1 GROUP BY plugin_id ORDER BY plugin_id";
+        on_db!(self, pool => {
+            let rows = sqlx::query(SQL).bind(sf(guild_id)).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let bytes: i64 = row.try_get("bytes")?;
+                out.push((row.try_get("plugin_id")?, u64::try_from(bytes).unwrap_or(0)));
+            }
+            Ok(out)
         })
     }
 

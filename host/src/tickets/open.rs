@@ -6,7 +6,7 @@ use super::{
     Caller, ChannelRequest, DiscordFailure, DiscordPort, Doing, LogEvent, PluginPort, TicketError,
     Tickets, Welcome,
 };
-use crate::integrations::dispatch::auto_disabled;
+use crate::integrations::dispatch::{auto_disabled, needing_attention};
 use crate::integrations::PluginRun;
 use crate::store::{NewTicket, OpenRefusal, Ticket};
 
@@ -167,6 +167,10 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             let _ = self.discord.post_log(log, &opened).await;
             for disabled in auto_disabled(&runs, self.plugins.disable_after()) {
                 let event = LogEvent::IntegrationDisabled(disabled);
+                let _ = self.discord.post_log(log, &event).await;
+            }
+            for stuck in needing_attention(&runs) {
+                let event = LogEvent::IntegrationNeedsAttention(stuck);
                 let _ = self.discord.post_log(log, &event).await;
             }
         }
@@ -386,7 +390,9 @@ mod tests {
                 name: "Lookup".into(),
                 privacy_policy: "https://example.com/privacy".into(),
                 result: Err(PluginFailure::Timeout(std::time::Duration::from_secs(3))),
+                // Set by the dispatcher from the failure; here as it would.
                 disabled_now: true,
+                locked_now: false,
             };
             let fine = PluginRun {
                 plugin_id: "other".into(),
@@ -424,7 +430,7 @@ mod tests {
             assert_eq!(disabled.len(), 1, "only the plugin this ticket disabled");
             assert_eq!(disabled[0].plugin_id, "lookup");
             assert_eq!(disabled[0].failures, 5);
-            assert!(disabled[0].last_error.contains("timeout"));
+            assert_eq!(disabled[0].last_error, "it did not finish in time");
             assert_eq!(
                 s.welcomes[0].1.runs.len(),
                 2,

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use crate::integrations::{AutoDisabled, PluginRun};
+use crate::integrations::{AutoDisabled, NeedsAttention, PluginRun};
 use crate::store::Store;
 
 /// A Discord refusal, sorted by what the member or admin can do about it.
@@ -79,6 +79,8 @@ pub enum LogEvent {
     },
     /// An integration failed too often and Tessera disabled it in this server.
     IntegrationDisabled(AutoDisabled),
+    /// An integration cannot run until an admin acts (told once per process).
+    IntegrationNeedsAttention(NeedsAttention),
 }
 
 /// A message posted in the ticket itself about something that happened to it.

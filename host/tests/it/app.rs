@@ -106,6 +106,11 @@ impl TestApp {
         }
     }
 
+    /// The bot's data directory (its SQLite file, compile cache, ...).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
     /// Starts the bot and waits until it has identified and registered its commands.
     pub async fn start_bot(&mut self) {
         assert!(self.running.is_none(), "the bot is already running");

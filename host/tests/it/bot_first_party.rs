@@ -67,22 +67,20 @@ async fn list(app: &TestApp) -> Value {
     .await
 }
 
-/// What a service's failures must say: a word from each distinct message, and how it treats an
-/// answer of the right syntax but the wrong shape.
+/// How a service's answers of the right syntax but the wrong shape are treated: a body, and
+/// the outcome it must give.
 struct Wording<'a> {
     service: &'a str,
-    /// In the message for 401: what the admins should check.
-    denied: &'a str,
-    /// In the message for 503.
-    down: &'a str,
-    /// In the message for a body that is not JSON.
-    malformed: &'a str,
-    /// A 200 body of the wrong shape, and the outcome it must give.
     wrong_shape: (&'a str, &'a str),
 }
 
-/// The error cases every lookup shares: each a distinct outcome admins can act on, and the
-/// ticket always opens with the placeholders marked unavailable.
+/// Everything the stand-in services below say about themselves in their error bodies: none of
+/// it may reach a delivery record or an admin (PRIVACY.md #1).
+const UPSTREAM_WORDS: [&str; 4] = ["Unauthorized", "maintenance", "throttled", "not json"];
+
+/// The error cases every lookup shares: each a distinct outcome, recorded in Tessera's words
+/// only; the ticket always opens with the placeholders marked unavailable; and a service that
+/// rate limits makes Tessera pause the integration, not count it as broken.
 async fn lookup_failures(
     app: &TestApp,
     mock: &Mock,
@@ -92,20 +90,13 @@ async fn lookup_failures(
 ) {
     /// Status, body, response headers, delay, and the outcome the bot must record.
     type Case<'a> = (u16, &'a str, &'a [(&'a str, &'a str)], Duration, &'a str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 4] = [
         (
             401,
             r#"{"error":"Unauthorized"}"#,
             &[],
             Duration::ZERO,
             "denied",
-        ),
-        (
-            429,
-            r#"{"error":"slow down"}"#,
-            &[("retry-after", "30")],
-            Duration::ZERO,
-            "rate-limited",
         ),
         (
             503,
@@ -125,10 +116,24 @@ async fn lookup_failures(
         ),
     ];
     let service = wording.service;
-    let mut details = Vec::new();
-    for (n, (status, body, headers, delay, outcome)) in cases.into_iter().enumerate() {
+    let mut member = first_member;
+    let check_words = |delivery: &Delivery, listed: Option<&Value>| {
+        let detail = delivery.detail.clone().unwrap_or_default();
+        let listed = listed.map(|l| text(l).to_owned()).unwrap_or_default();
+        for word in UPSTREAM_WORDS {
+            assert!(
+                !detail.contains(word) && !listed.contains(word),
+                "{service}: the service's words reached the record or the admins: {detail} / {listed}"
+            );
+        }
+    };
+    let mut next_member = || {
+        member += 1;
+        member
+    };
+    for (status, body, headers, delay, outcome) in cases {
         mock.on_with(lookup, status, body, headers, delay);
-        let (welcome, delivery) = open(app, first_member + n as u64).await;
+        let (welcome, delivery) = open(app, next_member()).await;
         assert!(
             welcome.contains("*unavailable*"),
             "{service} {status}: {welcome}"
@@ -137,30 +142,33 @@ async fn lookup_failures(
             delivery.outcome, outcome,
             "{service} {status} {body}: {delivery:?}"
         );
-        details.push(delivery.detail.unwrap_or_default());
-        // Admins see the last failure in the list, in words.
+        // Tessera's words for the class, and nothing the plugin or its service said.
+        let failure = match outcome {
+            "timeout" => tessera::plugins::runtime::PluginFailure::Timeout(Duration::ZERO),
+            kind => tessera::plugins::runtime::PluginFailure::Plugin {
+                kind: if kind == "denied" {
+                    "denied"
+                } else {
+                    "upstream"
+                },
+                message: String::new(),
+            },
+        };
+        assert_eq!(
+            delivery.detail.as_deref(),
+            Some(tessera::integrations::health::host_message(&failure)),
+            "{service} {status}: {delivery:?}"
+        );
+        // Admins see the last failure in the list, in those words.
+        let listed = list(app).await;
         if outcome != "timeout" {
-            let listed = list(app).await;
             assert!(text(&listed).contains("Last ticket:"), "{listed}");
         }
+        check_words(&delivery, Some(&listed));
     }
-    let (key, rate, down, malformed) = (&details[0], &details[1], &details[2], &details[3]);
-    assert!(
-        key.contains(wording.denied),
-        "{service} 401 says what to check: {key}"
-    );
-    assert!(rate.contains("30"), "{service} 429 names the wait: {rate}");
-    assert!(
-        down.contains("503") && down.contains(wording.down),
-        "{service} 5xx names the status: {down}"
-    );
-    assert!(
-        malformed.contains(wording.malformed),
-        "{service} malformed: {malformed}"
-    );
     let (body, outcome) = wording.wrong_shape;
     mock.on(lookup, 200, body);
-    let (welcome, delivery) = open(app, first_member + 10).await;
+    let (welcome, delivery) = open(app, next_member()).await;
     assert!(
         welcome.contains("*unavailable*"),
         "{service} wrong shape: {welcome}"
@@ -169,15 +177,53 @@ async fn lookup_failures(
         delivery.outcome, outcome,
         "{service} wrong shape: {delivery:?}"
     );
+
+    // A 429: recorded as a rate limit, and then Tessera leaves the service alone for a while
+    // instead of calling it at every ticket (and the integration stays enabled).
+    mock.on_with(
+        lookup,
+        429,
+        r#"{"error":"throttled"}"#,
+        &[("retry-after", "30")],
+        Duration::ZERO,
+    );
+    let (_, delivery) = open(app, next_member()).await;
+    assert_eq!(delivery.outcome, "rate-limited", "{service}: {delivery:?}");
+    check_words(&delivery, None);
+    let calls = |mock: &Mock| {
+        mock.seen()
+            .iter()
+            .filter(|s| s.path.starts_with(lookup))
+            .count()
+    };
+    let before = calls(mock);
+    let paused = app.member(next_member());
+    let channel = app.open_via_panel(&paused).await;
+    let welcome = text(&app.welcome(channel)).to_owned();
+    assert!(welcome.contains("*unavailable*"), "{service}: {welcome}");
+    assert_eq!(
+        calls(mock),
+        before,
+        "{service}: the service was called while paused"
+    );
+    let records = app
+        .store
+        .deliveries_for_user(paused.user_id)
+        .await
+        .expect("read");
+    assert!(
+        records.is_empty(),
+        "{service}: nothing was sent, nothing is recorded: {records:?}"
+    );
+    let listed = list(app).await;
+    assert!(text(&listed).contains("Paused"), "{service}: {listed}");
+    assert!(text(&listed).contains("✅ enabled"), "{service}: {listed}");
 }
 
 /// Bloxlink and RoVer: a wrong-shaped answer is the service's fault.
 fn roblox_wording(service: &str) -> Wording<'_> {
     Wording {
         service,
-        denied: "key",
-        down: "503",
-        malformed: "unexpected",
         wrong_shape: (r#"{"robloxID":{"nested":true},"robloxId":[1]}"#, "upstream"),
     }
 }
@@ -316,7 +362,7 @@ async fn bloxlink(backend: Backend) {
         .await
         .expect("read")
         .expect("configured");
-    assert_eq!(row.consecutive_failures, 0, "not linked is not a failure");
+    assert_eq!(row.recent_failures, 0, "not linked is not a failure");
     assert!(!text(&list(&app).await).contains("Last ticket:"));
 
     lookup_failures(&app, &mock, &scoped, 20, &roblox_wording("Bloxlink")).await;
@@ -402,7 +448,7 @@ async fn rover(backend: Backend) {
             .detail
             .as_deref()
             .unwrap_or_default()
-            .contains("server"),
+            .contains("key"),
         "{delivery:?}"
     );
 
@@ -467,7 +513,7 @@ async fn webhook(backend: Backend) {
             "https://intranet.example.test/hook",
             "POST",
             good_placeholders,
-            "10.0.0.7",
+            "private or reserved network",
         ),
         (
             "https://hooks.example.test:8443/hook",
@@ -674,7 +720,7 @@ async fn webhook_failures(backend: Backend) {
         .await
         .expect("read")
         .expect("enabled");
-    assert_eq!(row.consecutive_failures, 0, "a 404 is not a failure");
+    assert_eq!(row.recent_failures, 0, "a 404 is not a failure");
 
     // A redirect is not followed, and the admins are told to use the final address.
     mock.on_with(
@@ -686,13 +732,10 @@ async fn webhook_failures(backend: Backend) {
     );
     let (_, delivery) = open(&app, 3).await;
     assert_eq!(delivery.outcome, "upstream", "{delivery:?}");
-    assert!(
-        delivery
-            .detail
-            .as_deref()
-            .unwrap_or_default()
-            .contains("redirect"),
-        "{delivery:?}"
+    assert_eq!(
+        delivery.detail.as_deref(),
+        Some("the service it calls answered with an error"),
+        "only Tessera's words are kept: {delivery:?}"
     );
     assert!(
         !mock.seen().iter().any(|s| s.path != "/hook"),
@@ -703,11 +746,121 @@ async fn webhook_failures(backend: Backend) {
     // placeholder missing, not an error.
     let wording = Wording {
         service: "webhook",
-        denied: "check `headers`",
-        down: "having trouble",
-        malformed: "not JSON",
         wrong_shape: (r#"{"data":{"user":["Ada"]}}"#, "ok"),
     };
     lookup_failures(&app, &mock, "/hook", 20, &wording).await;
+    app.finish().await;
+}
+
+on_both_backends!(
+    a_webhook_secret_goes_only_to_the_host_and_headers_it_was_entered_for,
+    webhook_secrets
+);
+async fn webhook_secrets(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    let mock = Mock::start().await;
+    behind(
+        &mut app,
+        &mock,
+        &["hooks.example.test", "collector.example.test"],
+    )
+    .await;
+    app.set_up(1).await;
+    mock.on("/hook", 200, r#"{"ok":true}"#);
+    mock.on("/steal", 200, r#"{"ok":true}"#);
+    // The owner sets the webhook up with their token.
+    let done = app
+        .enable_plugin(
+            "webhook",
+            &[
+                ("c:url", "https://hooks.example.test/hook"),
+                ("c:method", "POST"),
+                ("c:headers", "Authorization: Bearer {{secret.token}}"),
+                ("c:placeholders", "ok = ok"),
+                ("s:secrets", "token = owner-s3cret"),
+            ],
+        )
+        .await;
+    assert!(text(&done).contains("is enabled"), "{done}");
+    let before = app
+        .store
+        .guild_integration(app.guild, "webhook")
+        .await
+        .expect("read")
+        .expect("row");
+
+    // Another manager re-points the URL to a host of their own and keeps the secret field
+    // empty: the secret was entered for the first host, so it is not kept, and they are told.
+    let refused = app
+        .configure_plugin(
+            "webhook",
+            &[
+                ("c:url", "https://collector.example.test/steal"),
+                ("c:method", "POST"),
+                (
+                    "c:headers",
+                    "X: {{secret.token}}\nAuthorization: Bearer {{secret.token}}",
+                ),
+                ("c:placeholders", "ok = ok"),
+                ("s:secrets", ""),
+            ],
+        )
+        .await;
+    let t = text(&refused);
+    assert!(
+        t.contains("hooks.example.test")
+            && t.contains("collector.example.test")
+            && t.contains("Enter every secret again"),
+        "{t}"
+    );
+    let after = app
+        .store
+        .guild_integration(app.guild, "webhook")
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(after.config, before.config, "nothing was saved");
+    assert_eq!(after.sealed_secrets, before.sealed_secrets);
+
+    // Tickets still send the token to the owner's host only.
+    app.open_via_panel(&app.member(1)).await;
+    let seen = mock.seen();
+    assert!(
+        !seen.iter().any(|s| s.path.starts_with("/steal")),
+        "{seen:?}"
+    );
+    let hook = seen.iter().find(|s| s.path == "/hook").expect("a call");
+    assert_eq!(hook.header("authorization"), Some("Bearer owner-s3cret"));
+
+    // Even on its own host, a secret goes only into the headers the manifest lists for it.
+    let saved = app
+        .configure_plugin(
+            "webhook",
+            &[
+                ("c:url", "https://hooks.example.test/hook"),
+                ("c:method", "POST"),
+                ("c:headers", "X-Debug-Echo: {{secret.token}}"),
+                ("c:placeholders", "ok = ok"),
+            ],
+        )
+        .await;
+    assert!(text(&saved).contains("Saved"), "{saved}");
+    let calls = mock.seen().len();
+    app.open_via_panel(&app.member(2)).await;
+    assert_eq!(
+        mock.seen().len(),
+        calls,
+        "the request was refused before it left"
+    );
+    assert!(
+        !mock
+            .seen()
+            .iter()
+            .any(|s| s.header("x-debug-echo").is_some()),
+        "{:?}",
+        mock.seen()
+    );
     app.finish().await;
 }

@@ -96,6 +96,17 @@ async fn upload_and_use(backend: Backend) {
         assert!(t.contains(needle), "{needle:?} missing from {t}");
     }
     assert_eq!(app.emu.attachment_downloads(attachment), 1);
+    // Shown, not compiled: nothing of it is in the compile cache until the admin adds it.
+    let sha = tessera::plugins::component::sha256_hex(&plugin("test_state"));
+    let compiled = |app: &TestApp| {
+        std::fs::read_dir(app.data_dir().join("compile-cache"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&sha))
+            })
+            .unwrap_or(false)
+    };
+    assert!(!compiled(&app), "compiled before the admin added it");
     // Shown, not stored: nothing exists until the admin confirms.
     assert!(app
         .store
@@ -115,6 +126,7 @@ async fn upload_and_use(backend: Backend) {
 
     let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
     assert!(text(&added).contains("is added to this server"), "{added}");
+    assert!(compiled(&app), "compiled once added");
     let consents = app
         .store
         .integration_consents(app.guild)
@@ -215,6 +227,42 @@ async fn upload_and_use(backend: Backend) {
         .unwrap_or_default()
         .contains("count=1"));
 
+    // Uploading the older version again makes it current again: a new consent record, the
+    // only version kept, and still current after a restart.
+    let (prompt, _) = upload_as(&app, &admin, "test_state.wasm", plugin("test_state")).await;
+    assert!(text(&prompt).contains("replaces version 0.2.0"), "{prompt}");
+    let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&added).contains("is added to this server"), "{added}");
+    let uploaded: Vec<String> = app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read")
+        .iter()
+        .filter(|c| c.action == ConsentAction::Uploaded)
+        .map(|c| c.version.clone())
+        .collect();
+    assert_eq!(uploaded, ["0.1.0", "0.2.0", "0.1.0"]);
+    let kept: Vec<String> = app
+        .store
+        .guild_plugins()
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|p| p.version)
+        .collect();
+    assert_eq!(kept, ["0.1.0"], "only the current version is kept");
+    app.restart_bot().await;
+    let member = app.member(3);
+    app.open_via_panel(&member).await;
+    let delivered = app
+        .store
+        .deliveries_for_user(member.user_id)
+        .await
+        .expect("read");
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0].version, "0.1.0");
+
     // Leaving the server deletes its uploads with the rest of its data.
     app.emu.remove_guild(app.guild);
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -246,6 +294,7 @@ async fn refusals(backend: Backend) {
         return;
     };
     app.plugins.upload_max_bytes = 2 * 1024 * 1024;
+    app.plugins.uploads_per_hour = 100;
     app.restart_bot().await;
     app.set_up(1).await;
     let admin = app.admin();
@@ -342,6 +391,16 @@ async fn refusals(backend: Backend) {
         .expect("read")
         .is_empty());
 
+    // A server uploads within its own hourly quota: past it, nothing is even downloaded.
+    app.plugins.uploads_per_hour = 1;
+    app.restart_bot().await;
+    let (answer, attachment) = upload_as(&app, &admin, "test_noop.wasm", plugin("test_noop")).await;
+    assert!(
+        text(&answer).contains("already started 1 uploads in the last hour"),
+        "{answer}"
+    );
+    assert_eq!(app.emu.attachment_downloads(attachment), 0);
+
     // The operator can turn uploads off.
     app.plugins.uploads = false;
     app.restart_bot().await;
@@ -416,6 +475,7 @@ async fn held_across_restart(backend: Backend) {
                 wasm: v3,
                 expires_at: now - 1,
             },
+            3,
             now - 2,
         )
         .await

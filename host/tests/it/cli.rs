@@ -12,6 +12,8 @@ fn tessera(args: &[&str], env: &[(&str, &str)]) -> (Output, tempfile::TempDir) {
         }
     }
     cmd.env("TESSERA_DATA_DIR", dir.path().join("data"));
+    // `plugin run` caches compiled code per user: never in the real user's cache.
+    cmd.env("XDG_CACHE_HOME", dir.path().join("xdg-cache"));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -318,5 +320,61 @@ async fn plugin_install_validates_stores_and_records_once() {
             .expect("dir")
             .count(),
         1
+    );
+}
+
+#[test]
+fn plugin_run_compiles_once_then_reads_the_compiled_plugin_from_the_user_cache() {
+    let example = plugin_path("example");
+    let home = tempfile::tempdir().expect("a temp dir");
+    let xdg = home.path().join("xdg");
+    let xdg_env = xdg.display().to_string();
+    let run = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec!["plugin", "run", &example, "--user", "42"];
+        args.extend_from_slice(extra);
+        let (out, _cwd) = tessera(&args, env);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(json["placeholders"]["user_id"], "42");
+        json["compile_cache"].as_str().expect("says").to_owned()
+    };
+    let env = [("XDG_CACHE_HOME", xdg_env.as_str())];
+    assert_eq!(run(&env, &[]), "miss");
+    let cache = xdg.join("tessera/compile-cache");
+    let stored: Vec<_> = std::fs::read_dir(&cache)
+        .expect("the per-user cache directory")
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(xdg.join("tessera/compile-cache.key").is_file());
+    assert_eq!(run(&env, &[]), "hit");
+    assert_eq!(run(&env, &["--no-compile-cache"]), "disabled");
+
+    // Without XDG_CACHE_HOME: ~/.cache.
+    let home_env = home.path().display().to_string();
+    let env = [("XDG_CACHE_HOME", ""), ("HOME", home_env.as_str())];
+    assert_eq!(run(&env, &[]), "miss");
+    assert!(home.path().join(".cache/tessera/compile-cache").is_dir());
+    assert_eq!(run(&env, &[]), "hit");
+
+    // Elsewhere on request, by flag or variable.
+    let chosen = home.path().join("chosen");
+    let chosen_arg = chosen.display().to_string();
+    assert_eq!(run(&env, &["--compile-cache", &chosen_arg]), "miss");
+    assert_eq!(
+        run(&[("TESSERA_COMPILE_CACHE", chosen_arg.as_str())], &[]),
+        "hit"
+    );
+    assert!(home.path().join("chosen.key").is_file());
+
+    // A cache directory anyone may write is not used, and the plugin still runs.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&chosen, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert_eq!(run(&[], &["--compile-cache", &chosen_arg]), "refused");
+
+    let (out, _cwd) = tessera(&["plugin", "run", "--help"], &[]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--compile-cache") && help.contains("cached"),
+        "{help}"
     );
 }

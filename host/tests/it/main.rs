@@ -5,6 +5,7 @@
 //! - `store`: the store suite, on both backends.
 //! - `compile_cache`: compiled plugins cached on disk, through the runtime.
 //! - `embedded`: the first-party plugins shipped inside the binary.
+//! - `fair_share`: one server's plugins cannot starve another's of sandbox slots.
 //! - `guest_unit_tests`: the SDK's and the first-party plugins' own unit tests, run natively.
 //! - `plugins`: the Wasm sandbox with real components built from `plugins/` (`plugin_files`).
 //! - `mock`: a scriptable loopback HTTP server standing in for Bloxlink, RoVer, Roblox, webhooks.
@@ -21,6 +22,7 @@ mod cli;
 mod compile_cache;
 mod db;
 mod embedded;
+mod fair_share;
 mod guest_unit_tests;
 mod mock;
 mod plugin_files;

@@ -563,7 +563,7 @@ async fn held_uploads_(backend: Backend) {
         expires_at,
     };
     store
-        .hold_upload(&held("aa", now + 1000), now)
+        .hold_upload(&held("aa", now + 1000), 3, now)
         .await
         .expect("held");
     // Another server, or another admin, cannot take it; it keeps waiting for its uploader.
@@ -584,7 +584,7 @@ async fn held_uploads_(backend: Backend) {
 
     // Past its expiry it is refused as expired, deleted, and then simply gone.
     store
-        .hold_upload(&held("bb", now + 1000), now)
+        .hold_upload(&held("bb", now + 1000), 3, now)
         .await
         .expect("held");
     let late = store
@@ -600,11 +600,11 @@ async fn held_uploads_(backend: Backend) {
 
     // Holding sweeps every expired upload; leaving the server forgets the rest.
     store
-        .hold_upload(&held("cc", now + 10), now)
+        .hold_upload(&held("cc", now + 10), 3, now)
         .await
         .expect("held");
     store
-        .hold_upload(&held("dd", now + 5000), now + 20)
+        .hold_upload(&held("dd", now + 5000), 3, now + 20)
         .await
         .expect("held");
     assert_eq!(
@@ -703,4 +703,212 @@ async fn enable_prompts_(backend: Backend) {
         Err(Refusal::Missing),
         "an expired prompt is deleted when taken"
     );
+}
+
+on_both_backends!(
+    integration_failures_are_weighed_over_a_window,
+    failure_window_
+);
+async fn failure_window_(backend: Backend) {
+    use tessera::store::{ConsentAction, ConsentRecord, FailureWindow};
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let consent = |action| ConsentRecord {
+        guild_id: GUILD,
+        plugin_id: "lookup".to_owned(),
+        version: "1.0.0".to_owned(),
+        sha256: "00".repeat(32),
+        privacy_policy: "https://example.com/privacy".to_owned(),
+        data_use: String::new(),
+        allowed_hosts: String::new(),
+        shares: String::new(),
+        action,
+        actor_id: Some(5),
+        at: 0,
+    };
+    let enable = || async {
+        store
+            .enable_integration(
+                GUILD,
+                "lookup",
+                &Default::default(),
+                None,
+                &consent(ConsentAction::Enabled),
+            )
+            .await
+            .expect("enable");
+    };
+    let window = FailureWindow {
+        threshold: 3,
+        window_ms: 60_000,
+    };
+    let auto = consent(ConsentAction::AutoDisabled);
+    let fail = |now: i64| {
+        let auto = auto.clone();
+        let store = &store;
+        async move {
+            store
+                .note_integration_failure(&auto, window, "it crashed", now)
+                .await
+                .expect("note")
+        }
+    };
+    let succeed = |now: i64| {
+        let store = &store;
+        async move {
+            store
+                .note_integration_success(GUILD, "lookup", window, now)
+                .await
+                .expect("note");
+        }
+    };
+    let enabled = || async {
+        store
+            .guild_integration(GUILD, "lookup")
+            .await
+            .expect("read")
+            .expect("row")
+            .enabled
+    };
+    enable().await;
+    let t0: i64 = 1_800_000_000_000;
+
+    // Failures spread thinner than the threshold per window never disable it, even in a row.
+    for n in 0..6 {
+        assert!(!fail(t0 + n * 40_000).await, "failure {n}");
+    }
+    assert!(enabled().await);
+
+    // Within a window, failures its successes outweigh do not disable it.
+    let t1 = t0 + 1_000_000;
+    for n in 0..3 {
+        succeed(t1 + n).await;
+    }
+    assert!(!fail(t1 + 10).await, "opens a window");
+    for n in 0..4 {
+        succeed(t1 + 20 + n).await;
+    }
+    assert!(!fail(t1 + 30).await);
+    assert!(!fail(t1 + 40).await, "3 failures, 4 successes");
+    assert!(enabled().await);
+
+    // Failing at the threshold and more often than working, within one window: disabled, once.
+    let t2 = t1 + 1_000_000;
+    assert!(!fail(t2).await);
+    succeed(t2 + 1).await;
+    assert!(!fail(t2 + 2).await);
+    assert!(fail(t2 + 3).await, "3 failures, 1 success: disabled");
+    assert!(!fail(t2 + 4).await, "told once");
+    assert!(!enabled().await);
+    let row = store
+        .guild_integration(GUILD, "lookup")
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.disabled_reason.as_deref(), Some("it crashed"));
+    let consents = store.integration_consents(GUILD).await.expect("read");
+    assert_eq!(
+        consents
+            .iter()
+            .filter(|c| c.action == ConsentAction::AutoDisabled)
+            .count(),
+        1
+    );
+
+    // Enabled again, it starts with no window.
+    enable().await;
+    let row = store
+        .guild_integration(GUILD, "lookup")
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        (row.recent_failures, row.recent_successes, row.failing_since),
+        (0, 0, 0)
+    );
+}
+
+on_both_backends!(
+    a_server_uploads_within_its_own_quota_and_holds_a_few_at_once,
+    upload_quotas_
+);
+async fn upload_quotas_(backend: Backend) {
+    use tessera::store::{PendingUpload, Refusal, UploadQuota, UploadRefusal};
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let quota = UploadQuota {
+        per_hour: 2,
+        bytes_per_day: 3000,
+        held: 2,
+    };
+    let hour = 60 * 60 * 1000;
+    let t0: i64 = 1_800_000_000_000;
+    let count = |guild, bytes, at| {
+        let store = store.clone();
+        async move {
+            store
+                .count_upload(guild, bytes, quota, at)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count(GUILD, 1000, t0).await, Ok(()));
+    assert_eq!(count(GUILD, 1000, t0 + 1).await, Ok(()));
+    assert_eq!(
+        count(GUILD, 10, t0 + 2).await,
+        Err(UploadRefusal::PerHour(2))
+    );
+    // Another server's quota is its own.
+    assert_eq!(count(OTHER_GUILD, 1000, t0 + 3).await, Ok(()));
+    // An hour later, the count starts again, but the day's bytes still weigh.
+    assert_eq!(count(GUILD, 1000, t0 + hour + 5).await, Ok(()));
+    assert_eq!(
+        count(GUILD, 1, t0 + hour + 6).await,
+        Err(UploadRefusal::PerDay(3000))
+    );
+    // A day later, everything is forgotten.
+    assert_eq!(count(GUILD, 1000, t0 + 25 * hour).await, Ok(()));
+
+    // Held uploads: a server keeps its `held` newest; a new one replaces its own oldest,
+    // never another server's.
+    let held = |guild, sha: &str, expires_at| PendingUpload {
+        guild_id: guild,
+        sha256: sha.to_owned(),
+        uploaded_by: 5,
+        wasm: vec![0, 97, 115, 109],
+        expires_at,
+    };
+    let now = t0;
+    for (n, sha) in ["a1", "a2", "a3"].into_iter().enumerate() {
+        store
+            .hold_upload(&held(GUILD, sha, now + 1000 + n as i64), quota.held, now)
+            .await
+            .expect("held");
+    }
+    store
+        .hold_upload(&held(OTHER_GUILD, "b1", now + 500), quota.held, now)
+        .await
+        .expect("held");
+    let take = |guild, sha: &'static str| {
+        let store = store.clone();
+        async move { store.take_upload(guild, sha, 5, now).await.expect("take") }
+    };
+    assert_eq!(
+        take(GUILD, "a1").await,
+        Err(Refusal::Missing),
+        "the oldest went"
+    );
+    assert!(take(GUILD, "a2").await.is_ok());
+    assert!(take(GUILD, "a3").await.is_ok());
+    assert!(
+        take(OTHER_GUILD, "b1").await.is_ok(),
+        "the other server's stayed"
+    );
+
+    // Leaving the server forgets its attempts.
+    store.forget_guild_pending(GUILD).await.expect("forget");
+    assert_eq!(count(GUILD, 1000, t0 + 25 * hour + 1).await, Ok(()));
+    assert_eq!(count(GUILD, 1000, t0 + 25 * hour + 2).await, Ok(()));
 }

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use super::hosts::AllowedHost;
 use super::networks::{allowed_in_test_mode, is_global};
 use super::secrets::{substitute_secrets, BoundSecret};
@@ -70,13 +72,20 @@ const FORBIDDEN_HEADERS: [&str; 7] = [
 pub struct Egress {
     policy: Arc<EgressPolicy>,
     client: reqwest::Client,
+    lookups: Arc<tokio::sync::Semaphore>,
 }
 
 impl Egress {
     /// A client for `policy`.
     pub fn new(policy: EgressPolicy) -> anyhow::Result<Egress> {
+        Egress::with_lookups(policy, MAX_CONCURRENT_LOOKUPS)
+    }
+
+    /// A client for `policy` allowing `lookups` concurrent name lookups.
+    fn with_lookups(policy: EgressPolicy, lookups: usize) -> anyhow::Result<Egress> {
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
+        let lookups = Arc::new(tokio::sync::Semaphore::new(lookups));
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.total_timeout)
@@ -84,9 +93,22 @@ impl Egress {
             .no_proxy()
             .dns_resolver(Arc::new(VettingResolver {
                 policy: policy.clone(),
-            }))
-            .build()?;
-        Ok(Egress { policy, client })
+                lookups: lookups.clone(),
+            }));
+        // Extra roots would let whoever holds their keys impersonate any host a plugin may
+        // reach, so they count only beside the switch that already admits loopback.
+        if policy.allow_loopback_for_tests {
+            for der in &policy.test_root_certs {
+                builder = builder.add_root_certificate(reqwest::Certificate::from_der(der)?);
+            }
+        }
+        // With rustls, a test root that is not a certificate is refused here.
+        let client = builder.build().context("building the egress client")?;
+        Ok(Egress {
+            policy,
+            client,
+            lookups,
+        })
     }
 
     /// The policy in force.
@@ -109,6 +131,33 @@ impl Egress {
             )));
         }
         *sent += 1;
+        if req
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > self.policy.max_request_bytes)
+        {
+            return Err(FetchFailure::Denied(format!(
+                "the request body is larger than {} bytes",
+                self.policy.max_request_bytes
+            )));
+        }
+        if req.headers.len() > self.policy.max_request_headers {
+            return Err(FetchFailure::Denied(format!(
+                "at most {} headers per request",
+                self.policy.max_request_headers
+            )));
+        }
+        if let Some((name, _)) = req
+            .headers
+            .iter()
+            .find(|(n, v)| n.len() + v.len() > self.policy.max_header_value_bytes)
+        {
+            return Err(FetchFailure::Denied(format!(
+                "header {:?} is longer than {} bytes",
+                name.chars().take(64).collect::<String>(),
+                self.policy.max_header_value_bytes
+            )));
+        }
         let mut url = reqwest::Url::parse(&req.url)
             .map_err(|e| FetchFailure::Denied(format!("not a valid URL: {e}")))?;
         let host = check_url(&url, self.policy.url_rules())
@@ -178,6 +227,7 @@ impl Egress {
         }
         let resolver = VettingResolver {
             policy: self.policy.clone(),
+            lookups: self.lookups.clone(),
         };
         resolver.vet(&host).await.map(|_| ())
     }
@@ -251,23 +301,39 @@ pub enum DestinationError {
     /// The name has no addresses.
     #[error("{0} has no addresses")]
     NoAddresses(String),
-    /// The name resolves to an address plugins may not reach.
-    #[error("{host} resolves to {ip}, which plugins may not reach")]
+    /// The name resolves to an address plugins may not reach. The message does not say which:
+    /// a guest or an admin must not learn what private addresses a name has (the operator's
+    /// log does).
+    #[error("{host} resolves to an address plugins may not reach (a private or reserved network)")]
     NotGlobal {
         /// The name.
         host: String,
-        /// The first such address.
+        /// The first such address (for the operator's log only).
         ip: std::net::IpAddr,
     },
+    /// Too many lookups are under way already (slow DNS); this one was not started.
+    #[error("too many name lookups are in progress; try again later")]
+    LookupsBusy(String),
+}
+
+/// What the guest is told when a destination is refused.
+fn classify_destination(refused: &DestinationError) -> FetchFailure {
+    match refused {
+        // A failed or slow lookup is the network's failure, not a refusal.
+        DestinationError::Lookup { .. }
+        | DestinationError::LookupTimeout(_)
+        | DestinationError::LookupsBusy(_) => FetchFailure::Transport(refused.to_string()),
+        DestinationError::NoAddresses(_) | DestinationError::NotGlobal { .. } => {
+            FetchFailure::DestinationProhibited(refused.to_string())
+        }
+    }
 }
 
 fn classify(err: reqwest::Error) -> FetchFailure {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
         match e.downcast_ref::<DestinationError>() {
-            // A failed lookup is the network's failure, not a refusal.
-            Some(DestinationError::Lookup { .. }) => break,
-            Some(refused) => return FetchFailure::DestinationProhibited(refused.to_string()),
+            Some(refused) => return classify_destination(refused),
             None => source = e.source(),
         }
     }
@@ -278,26 +344,51 @@ fn classify(err: reqwest::Error) -> FetchFailure {
     }
 }
 
+/// The most name lookups under way at once, across every plugin of the process. A lookup
+/// runs on a blocking thread (the system resolver) and a timeout cannot stop that thread, so
+/// without this bound slow DNS (a name whose servers never answer) would pile up threads.
+/// Each thread keeps its permit until its lookup really ends.
+pub const MAX_CONCURRENT_LOOKUPS: usize = 16;
+
 /// Resolves once and vets every address; reqwest connects only to what this returns.
 struct VettingResolver {
     policy: Arc<EgressPolicy>,
+    lookups: Arc<tokio::sync::Semaphore>,
 }
 
 impl VettingResolver {
+    /// The system resolver's answer for `host`, bounded in time and in concurrent lookups.
+    async fn lookup(&self, host: &str) -> Result<Vec<SocketAddr>, DestinationError> {
+        let timeout = self.policy.connect_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let permit = tokio::time::timeout_at(deadline, self.lookups.clone().acquire_owned())
+            .await
+            .map_err(|_| DestinationError::LookupsBusy(host.to_owned()))?
+            .map_err(|_| DestinationError::LookupsBusy(host.to_owned()))?;
+        let name = host.to_owned();
+        let lookup = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+                .map(|addrs| addrs.collect::<Vec<_>>())
+        });
+        match tokio::time::timeout_at(deadline, lookup).await {
+            Err(_) => Err(DestinationError::LookupTimeout(host.to_owned())),
+            Ok(Err(_)) => Err(DestinationError::Lookup {
+                host: host.to_owned(),
+                source: std::io::Error::other("the lookup thread failed"),
+            }),
+            Ok(Ok(answer)) => answer.map_err(|source| DestinationError::Lookup {
+                host: host.to_owned(),
+                source,
+            }),
+        }
+    }
+
     async fn vet(&self, host: &str) -> Result<Vec<SocketAddr>, DestinationError> {
         let policy = &self.policy;
         let addrs: Vec<SocketAddr> = match policy.static_hosts.get(host) {
             Some(ip) => vec![SocketAddr::new(*ip, 0)],
-            None => {
-                tokio::time::timeout(policy.connect_timeout, tokio::net::lookup_host((host, 0)))
-                    .await
-                    .map_err(|_| DestinationError::LookupTimeout(host.to_owned()))?
-                    .map_err(|source| DestinationError::Lookup {
-                        host: host.to_owned(),
-                        source,
-                    })?
-                    .collect()
-            }
+            None => self.lookup(host).await?,
         };
         if addrs.is_empty() {
             return Err(DestinationError::NoAddresses(host.to_owned()));
@@ -308,6 +399,7 @@ impl VettingResolver {
             let ip = addr.ip();
             let ok = is_global(ip) || (policy.allow_loopback_for_tests && allowed_in_test_mode(ip));
             if !ok {
+                tracing::warn!(host, %ip, "a plugin's host resolves to an address plugins may not reach");
                 return Err(DestinationError::NotGlobal {
                     host: host.to_owned(),
                     ip,
@@ -322,6 +414,7 @@ impl reqwest::dns::Resolve for VettingResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let resolver = VettingResolver {
             policy: self.policy.clone(),
+            lookups: self.lookups.clone(),
         };
         let host = name.as_str().to_ascii_lowercase();
         Box::pin(async move {
@@ -353,6 +446,77 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn request_bodies_and_headers_are_capped_before_anything_is_sent() {
+        let egress = Egress::new(EgressPolicy::default()).expect("a client");
+        let hosts = [AllowedHost::parse("api.example.com").expect("valid")];
+        let request = |headers: Vec<(String, String)>, body: usize| OutgoingRequest {
+            method: reqwest::Method::POST,
+            url: "https://api.example.com/".into(),
+            headers,
+            body: Some(vec![b'x'; body]),
+        };
+        let refused = |r| async {
+            let mut sent = 0;
+            match egress.fetch(&hosts, &[], r, &mut sent).await {
+                Err(FetchFailure::Denied(m)) => m,
+                other => panic!("not refused: {other:?}"),
+            }
+        };
+        assert!(refused(request(Vec::new(), (64 << 10) + 1))
+            .await
+            .contains("body"));
+        let many = (0..33)
+            .map(|i| (format!("x-{i}"), "1".to_owned()))
+            .collect();
+        assert!(refused(request(many, 1)).await.contains("headers"));
+        let long = vec![("x-long".to_owned(), "v".repeat(4 << 10))];
+        assert!(refused(request(long, 1)).await.contains("longer"));
+    }
+
+    #[tokio::test]
+    async fn a_refusal_does_not_say_which_private_address_a_name_has() {
+        let egress = Egress::new(EgressPolicy::default()).expect("a client");
+        // `localhost` resolves from the hosts file, without a DNS query.
+        let refused = egress
+            .check_destination("localhost")
+            .await
+            .expect_err("loopback is refused");
+        assert!(matches!(refused, DestinationError::NotGlobal { .. }));
+        let said = refused.to_string();
+        assert!(
+            !said.contains("127.0.0.1") && !said.contains("::1"),
+            "{said}"
+        );
+        // And what the guest gets says no more.
+        let FetchFailure::DestinationProhibited(guest) = classify_destination(&refused) else {
+            panic!("a refusal");
+        };
+        assert!(
+            !guest.contains("127.0.0.1") && !guest.contains("::1"),
+            "{guest}"
+        );
+    }
+
+    #[tokio::test]
+    async fn name_lookups_are_bounded_in_number_and_time() {
+        let policy = EgressPolicy {
+            connect_timeout: std::time::Duration::from_millis(50),
+            ..EgressPolicy::default()
+        };
+        // Every permit is held (by lookups stuck on slow DNS): no new lookup thread starts, and
+        // the request fails within the connect timeout instead of waiting for one.
+        let egress = Egress::with_lookups(policy, 0).expect("a client");
+        let refused = egress
+            .check_destination("localhost")
+            .await
+            .expect_err("no lookup was made");
+        assert!(
+            matches!(refused, DestinationError::LookupsBusy(_)),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn test_origins_are_ignored_outside_test_mode() {
         let policy = EgressPolicy {
             test_origins: HashMap::from([(
@@ -374,5 +538,22 @@ mod tests {
         })
         .expect("a client");
         assert!(egress.check_destination("api.example.com").await.is_ok());
+    }
+
+    #[test]
+    fn test_root_certificates_are_ignored_outside_test_mode() {
+        // Not a certificate: the client fails to build if it ever reads it.
+        let not_a_certificate = vec![b"not DER".to_vec()];
+        let policy = EgressPolicy {
+            test_root_certs: not_a_certificate.clone(),
+            ..EgressPolicy::default()
+        };
+        assert!(Egress::new(policy).is_ok(), "read outside test mode");
+        let policy = EgressPolicy {
+            allow_loopback_for_tests: true,
+            test_root_certs: not_a_certificate,
+            ..EgressPolicy::default()
+        };
+        assert!(Egress::new(policy).is_err(), "not read in test mode");
     }
 }

@@ -3,7 +3,36 @@
 
 use std::collections::HashMap;
 
+use super::suffixes::is_public_suffix;
 use super::url::{check_url, UrlError, UrlRules};
+
+/// Names that never reach the public internet (RFC 6761, IANA's special-use domain registry,
+/// and the private TLDs networks use in practice): a name equal to one or under one.
+const SPECIAL_USE: [&str; 14] = [
+    "localhost",
+    "local",
+    "internal",
+    "lan",
+    "home",
+    "corp",
+    "intranet",
+    "private",
+    "localdomain",
+    "invalid",
+    "onion",
+    "alt",
+    // `home.arpa`, `in-addr.arpa`, `ip6.arpa`: none names a public web service.
+    "arpa",
+    "home.arpa",
+];
+
+/// Whether `name` (lowercase) is or is under a special-use name.
+pub fn is_special_use(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    SPECIAL_USE
+        .iter()
+        .any(|s| name == *s || name.strip_suffix(s).is_some_and(|rest| rest.ends_with('.')))
+}
 
 /// Why an `allowed_hosts` entry is not a host pattern; the message quotes the entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +107,12 @@ impl AllowedHost {
             return Err(bad("is an IP address; plugins may only name hosts"));
         }
         let name = name.to_ascii_lowercase();
+        if is_special_use(&name) {
+            return Err(bad("is a special-use name (like .local, .internal, .localhost or .home.arpa) that only reaches private networks; plugins may only reach public hosts"));
+        }
+        if wild && is_public_suffix(&name) {
+            return Err(bad("would allow every domain under a public suffix (anyone can register one); name your service's own domain, like *.example.co.uk"));
+        }
         Ok(if wild {
             AllowedHost::Subdomains(name)
         } else {
@@ -126,15 +161,7 @@ impl std::fmt::Display for AllowedHost {
 pub fn url_setting_host(value: &str) -> Result<String, UrlError> {
     let url = url::Url::parse(value.trim()).map_err(UrlError::NotUrl)?;
     let host = check_url(&url, UrlRules::PUBLIC)?;
-    const PRIVATE_SUFFIXES: [&str; 6] = [
-        ".localhost",
-        ".local",
-        ".internal",
-        ".lan",
-        ".home.arpa",
-        ".corp",
-    ];
-    if host == "localhost" || PRIVATE_SUFFIXES.iter().any(|s| host.ends_with(s)) {
+    if is_special_use(&host) {
         return Err(UrlError::PrivateName(host));
     }
     match AllowedHost::parse(&host) {
@@ -178,6 +205,40 @@ mod tests {
     }
 
     #[test]
+    fn special_use_names_and_public_suffix_wildcards_are_refused() {
+        for (bad, why) in [
+            ("printer.local", "special-use"),
+            ("metadata.google.internal", "special-use"),
+            ("api.localhost", "special-use"),
+            ("router.home.arpa", "special-use"),
+            ("*.home.arpa", "special-use"),
+            ("1.0.0.127.in-addr.arpa", "special-use"),
+            ("*.corp.lan", "special-use"),
+            ("*.co.uk", "public suffix"),
+            ("*.github.io", "public suffix"),
+            ("*.com.au", "public suffix"),
+        ] {
+            let err = AllowedHost::parse(bad).expect_err(bad).to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        for good in [
+            "*.example.co.uk",
+            "*.my-org.github.io",
+            "api.example.co.uk",
+            "local.example.com",
+            "internal.example.com",
+        ] {
+            assert!(AllowedHost::parse(good).is_ok(), "{good}");
+        }
+        // A URL setting goes through the same rules.
+        assert!(url_setting_host("https://wiki.corp/")
+            .expect_err("corp")
+            .to_string()
+            .contains("private address"));
+        assert!(url_setting_host("https://tool.internal/").is_err());
+    }
+
+    #[test]
     fn url_settings_must_be_public_https_hosts() {
         assert_eq!(
             url_setting_host("https://api.example.com/hook?x=1").as_deref(),
@@ -199,7 +260,8 @@ mod tests {
             ("https://1.1.1.1/", "host name"),
             ("https://localhost/", "private address"),
             ("https://printer.local/", "private address"),
-            ("https://intranet/", "not a public host name"),
+            ("https://intranet/", "private address"),
+            ("https://wiki/", "not a public host name"),
         ] {
             let err = url_setting_host(bad).expect_err(bad).to_string();
             assert!(err.contains(expect), "{bad}: {expect:?} not in {err}");

@@ -16,6 +16,8 @@ pub struct BoundSecret {
     pub host: String,
     /// A header the host adds it as on every request for `host`, if the manifest names one.
     pub header: Option<String>,
+    /// The headers in whose values the plugin may write `{{secret.NAME}}` for it.
+    pub placed_in: Vec<String>,
     /// The secret.
     pub value: String,
 }
@@ -47,6 +49,16 @@ pub enum SecretRefError {
         header: String,
         /// The name referenced.
         name: String,
+    },
+    /// The manifest does not let this secret be placed in this header.
+    #[error("header {header}: secret `{name}` may only be placed in the headers its manifest declares ({allowed})")]
+    OtherHeader {
+        /// The header.
+        header: String,
+        /// The secret.
+        name: String,
+        /// The headers it may go in.
+        allowed: String,
     },
     /// The secret is bound to another host than the request's.
     #[error("header {header}: secret `{name}` may only be sent to {bound}, not {host}")]
@@ -89,6 +101,17 @@ pub(super) fn substitute_secrets(
                 name: name.to_owned(),
             });
         };
+        if !secret
+            .placed_in
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(header))
+        {
+            return Err(SecretRefError::OtherHeader {
+                header: header.to_owned(),
+                name: name.to_owned(),
+                allowed: secret.placed_in.join(", "),
+            });
+        }
         if !secret.host.eq_ignore_ascii_case(host) {
             return Err(SecretRefError::OtherHost {
                 header: header.to_owned(),
@@ -130,6 +153,7 @@ pub fn bind_secrets(
                     name,
                     host: host.clone(),
                     header: None,
+                    placed_in: spec.headers.clone(),
                     value,
                 });
             }
@@ -138,6 +162,7 @@ pub fn bind_secrets(
                 name: spec.name.clone(),
                 host,
                 header: spec.header.clone(),
+                placed_in: spec.headers.clone(),
                 value: value.clone(),
             });
         }
@@ -220,6 +245,7 @@ mod tests {
             name: name.into(),
             host: host.into(),
             header: None,
+            placed_in: vec!["Authorization".into(), "X-Api-Key".into()],
             value: format!("{name}-value"),
         }
     }
@@ -252,6 +278,23 @@ mod tests {
                 Err(e) => assert!(e.to_string().contains(expect), "{value}: {e}"),
                 other => panic!("{value}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_secret_is_placed_only_in_the_headers_its_manifest_declares() {
+        let secrets = [secret("token", "api.example.com")];
+        assert!(
+            substitute_secrets("x-api-key", "{{secret.token}}", "api.example.com", &secrets)
+                .is_ok()
+        );
+        for header in ["X-Debug-Echo", "Accept", "X-Forwarded-For"] {
+            let err = substitute_secrets(header, "{{secret.token}}", "api.example.com", &secrets)
+                .expect_err(header);
+            assert!(
+                matches!(err, SecretRefError::OtherHeader { .. }),
+                "{header}: {err:?}"
+            );
         }
     }
 

@@ -85,6 +85,23 @@ pub enum PluginFailure {
     /// Its output broke the limits (too many, too long, bad names).
     #[error("output limits: {0}")]
     Output(String),
+    /// Tessera did not run it this time, for a reason of its own: the plugin received nothing.
+    #[error("not run: {0}")]
+    NotRun(NotRun),
+}
+
+/// Why Tessera did not run a plugin for one event. Never the plugin's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotRun {
+    /// Its service rate limited it recently; Tessera waits before calling again.
+    #[error("backing off after the service rate limited it")]
+    BackingOff,
+    /// No sandbox slot was free before the event's deadline.
+    #[error("no sandbox slot was free in time")]
+    Busy,
+    /// Its stored secrets no longer open (the operator's key changed).
+    #[error("its secrets do not open with the configured key")]
+    SecretsLocked,
 }
 
 impl PluginFailure {
@@ -98,6 +115,7 @@ impl PluginFailure {
             PluginFailure::Trap(_) => "trap",
             PluginFailure::Exit(_) => "exit",
             PluginFailure::Output(_) => "output-limits",
+            PluginFailure::NotRun(_) => "not-run",
         }
     }
 }

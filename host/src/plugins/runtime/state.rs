@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::tessera::plugin::{
     config as wit_config, http as wit_http, log as wit_log, types as wit_types,
 };
+use crate::discord::text::is_invisible_format;
 use crate::plugins::egress::{AllowedHost, BoundSecret, Egress, FetchFailure, OutgoingRequest};
 use crate::plugins::policy::OutputCaps;
 
@@ -27,6 +28,8 @@ pub struct State {
     pub(super) network_closed: bool,
     pub(super) egress: Egress,
     pub(super) requests: u32,
+    /// A service answered 429 Too Many Requests during this event.
+    pub(super) saw_429: bool,
     pub(super) log: Vec<String>,
     pub(super) log_bytes: usize,
     pub(super) max_log_bytes: usize,
@@ -96,16 +99,34 @@ impl WasiView for State {
     }
 }
 
+/// One log entry from a plugin's text: at most `max_chars` characters of it, on one line, with
+/// every control character escaped (`\n`, `\u{1b}`, ...), so a plugin cannot forge lines that
+/// look like the host's or drive a terminal. Only the kept prefix is read.
+pub fn log_line(prefix: &str, text: &str, max_chars: usize) -> String {
+    let mut line = String::with_capacity(prefix.len() + text.len().min(max_chars));
+    line.push_str(prefix);
+    for c in text.chars().take(max_chars) {
+        if c.is_control() || is_invisible_format(c) {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
 impl State {
-    fn push_log(&mut self, line: String) {
+    /// Keeps one log entry of `level`, capped before anything is copied or formatted.
+    fn push_log(&mut self, level: &str, message: &str) {
         if self.log_bytes >= self.max_log_bytes {
             return;
         }
         let room = self.max_log_bytes - self.log_bytes;
-        let line: String = line
-            .chars()
-            .take(room.min(self.max_log_line_chars))
-            .collect();
+        let line = log_line(
+            &format!("[{level}] "),
+            message,
+            room.min(self.max_log_line_chars),
+        );
         self.log_bytes += line.len().max(1);
         self.log.push(line);
         if self.log_bytes >= self.max_log_bytes {
@@ -134,7 +155,7 @@ impl wit_log::Host for State {
             wit_log::Level::Warn => "warn",
             wit_log::Level::Error => "error",
         };
-        self.push_log(format!("[{level}] {message}"));
+        self.push_log(level, &message);
         Ok(())
     }
 }
@@ -168,6 +189,9 @@ impl wit_http::Host for State {
         let result = egress
             .fetch(&hosts, &secrets, outgoing, &mut self.requests)
             .await;
+        if matches!(&result, Ok(r) if r.status == 429) {
+            self.saw_429 = true;
+        }
         Ok(match result {
             Ok(r) => Ok(wit_http::Response {
                 status: r.status,
@@ -198,13 +222,30 @@ pub(super) fn collect_log(
             .lines()
             .take(caps.max_stdio_lines)
         {
-            log.push(format!(
-                "[{stream}] {}",
-                line.chars()
-                    .take(caps.max_log_line_chars)
-                    .collect::<String>()
+            log.push(log_line(
+                &format!("[{stream}] "),
+                line,
+                caps.max_log_line_chars,
             ));
         }
     }
     log
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_entry_is_one_line_with_control_characters_escaped() {
+        let forged = "ok\n[error] host: token=abc\r\u{1b}[2Jx\u{202e}y";
+        let line = log_line("[info] ", forged, 512);
+        assert!(!line.contains(['\n', '\r', '\u{1b}', '\u{202e}']), "{line}");
+        assert_eq!(
+            line,
+            "[info] ok\\n[error] host: token=abc\\r\\u{1b}[2Jx\\u{202e}y"
+        );
+        // Only the kept prefix is read and copied.
+        assert_eq!(log_line("", &"x".repeat(1 << 20), 4), "xxxx");
+    }
 }

@@ -6,7 +6,10 @@ use anyhow::Context as _;
 use crate::bot::Bot;
 use crate::discord::reply::Reply;
 use crate::discord::text::{inert_message, join_fitting, neutralise};
+use crate::integrations::health::host_message;
+use crate::integrations::settings::Destination;
 use crate::integrations::Source;
+use crate::plugins::runtime::{NotRun, PluginFailure};
 use crate::privacy::disclosure::{self, Whose};
 use crate::store::GuildIntegration;
 
@@ -53,7 +56,30 @@ pub(super) async fn list(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
         };
         // How the last ticket went, when it went wrong in a way admins can fix.
         let mut last = String::new();
-        if row.is_some_and(|r| r.enabled) {
+        if let Some(r) = row.filter(|r| r.enabled) {
+            if bot
+                .integrations
+                .secrets()
+                .open(r, &Destination::of(&a, guild_id, &r.config))
+                .is_err()
+            {
+                last.push_str(&format!(
+                    "\n⚠️ Needs attention: {}.",
+                    host_message(&PluginFailure::NotRun(NotRun::SecretsLocked))
+                ));
+            }
+            if bot
+                .integrations
+                .health()
+                .backing_off(guild_id, &m.id, crate::store::now_ms())
+            {
+                last.push_str(&format!(
+                    "\n⏳ Paused: {}.",
+                    host_message(&PluginFailure::NotRun(NotRun::BackingOff))
+                ));
+            }
+        }
+        if row.is_some_and(|r| r.enabled) && last.is_empty() {
             let last_delivery = bot
                 .store
                 .last_delivery(guild_id, &m.id)
@@ -61,6 +87,7 @@ pub(super) async fn list(bot: &Bot, guild_id: u64) -> anyhow::Result<Reply> {
                 .context("reading an integration's last delivery")?;
             if let Some(d) = last_delivery {
                 if d.outcome != "ok" && d.outcome != "not-found" {
+                    // Tessera's own words for the failure (the plugin's are never stored).
                     last = format!(
                         "\n⚠️ Last ticket: {}",
                         inert_message(d.detail.as_deref().unwrap_or(&d.outcome))

@@ -12,7 +12,7 @@ use crate::discord::action::FormMode as Mode;
 use crate::discord::invocation::Invocation;
 use crate::discord::reply::Reply;
 use crate::discord::text::inert_message;
-use crate::integrations::settings::{clean_config, merge_secrets, InputError};
+use crate::integrations::settings::{clean_config, merge_secrets, Destination, InputError};
 use crate::integrations::Available;
 use crate::privacy::disclosure::{self, Whose};
 use crate::store::ConsentAction;
@@ -41,6 +41,21 @@ pub(super) async fn save(
         if let Err(refusal) = shown_prompt(bot, inv, guild_id, available, Step::Check).await? {
             return Ok(refusal);
         }
+        let others = bot
+            .store
+            .guild_integrations(guild_id)
+            .await
+            .context("counting the server's integrations")?
+            .iter()
+            .filter(|r| r.enabled && r.plugin_id != m.id)
+            .count();
+        let max = bot.integrations.max_enabled() as usize;
+        if others >= max {
+            return Ok(Reply::text(format!(
+                "This server already has {others} integrations enabled, the most one server may run \
+                 at once ({max}). Disable one with `/integrations disable` first; nothing was changed."
+            )));
+        }
     }
     let checked = clean_config(m, &submitted_config).and_then(|config| {
         if m.secrets.is_empty() {
@@ -49,8 +64,11 @@ pub(super) async fn save(
         if bot.integrations.secrets_key().is_none() {
             return Err(InputError::NoKey(m.name.clone()));
         }
+        // Opened for where the new settings send them: a secret kept from before goes only to
+        // the host (and upload) it was entered for.
+        let to = Destination::of(available, guild_id, &config);
         let stored = match &row {
-            Some(row) => bot.integrations.secrets().open(row),
+            Some(row) => bot.integrations.secrets().open(row, &to),
             None => Ok(HashMap::new()),
         };
         if let Err(problem) = &stored {
@@ -69,7 +87,10 @@ pub(super) async fn save(
         let sealed = bot
             .integrations
             .secrets()
-            .seal(guild_id, &m.id, &opened_secrets)
+            .seal(
+                &Destination::of(available, guild_id, &config),
+                &opened_secrets,
+            )
             .context("sealing the secrets")?;
         Some(sealed)
     };

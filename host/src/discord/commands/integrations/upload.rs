@@ -13,7 +13,7 @@ use crate::discord::action::Action;
 use crate::discord::invocation::Invocation;
 use crate::discord::reply::Reply;
 use crate::discord::text::{inert_message, neutralise};
-use crate::integrations::upload::{Pending, TakeError, UploadError, Uploads};
+use crate::integrations::upload::{TakeError, UploadError, Uploads, MAX_UPLOADED};
 use crate::integrations::{Available, Source};
 use crate::privacy::disclosure::{self, Whose};
 use crate::store::ConsentAction;
@@ -28,6 +28,26 @@ pub(super) async fn upload(
     attachment: &serenity::model::channel::Attachment,
 ) -> anyhow::Result<Reply> {
     let uploads = bot.integrations.upload();
+    if let Err(refused) = uploads.precheck(
+        &attachment.filename,
+        &attachment.url,
+        u64::from(attachment.size),
+    ) {
+        return Ok(Reply::text(refused.to_string()));
+    }
+    // Counted before anything is downloaded, against this server's quota only.
+    if let Err(refused) = uploads
+        .count(
+            &bot.store,
+            guild_id,
+            u64::from(attachment.size),
+            crate::store::now_ms(),
+        )
+        .await
+        .context("counting an upload against the server's quota")?
+    {
+        return Ok(Reply::text(refused.to_string()));
+    }
     let checked = async {
         let bytes = uploads
             .download(
@@ -36,19 +56,13 @@ pub(super) async fn upload(
                 u64::from(attachment.size),
             )
             .await?;
-        let bytes = Arc::new(bytes);
-        let plugin = Uploads::compile(bot.integrations.runtime(), bytes.clone())
-            .await
-            .map_err(|e| UploadError::Download(format!("{e:#}")))??;
-        let id = &plugin.inspection.manifest.id;
+        let mut pending = Uploads::check(bot.integrations.runtime(), Arc::new(bytes))?;
+        let id = &pending.inspection.manifest.id;
         if bot.integrations.is_global(id) {
             return Err(UploadError::ReservedId(id.clone()));
         }
-        Ok::<_, UploadError>(Pending {
-            plugin,
-            bytes,
-            uploaded_by: inv.user.id.get(),
-        })
+        pending.uploaded_by = inv.user.id.get();
+        Ok::<_, UploadError>(pending)
     };
     let pending = match checked.await {
         Ok(pending) => pending,
@@ -65,19 +79,20 @@ pub(super) async fn upload(
             return Ok(Reply::text(text));
         }
     };
-    let m = &pending.plugin.inspection.manifest;
+    let m = &pending.inspection.manifest;
     tracing::Span::current().record("plugin", m.id.as_str());
-    let sha = pending.plugin.inspection.sha256.clone();
+    let sha = pending.inspection.sha256.clone();
     let previous = bot.integrations.get(guild_id, &m.id);
     let replaces = match &previous {
         Some(p) => format!(
-            "\nIt **replaces version {}** of `{}` in this server; both stay in the privacy record.",
+            "\nIt **replaces version {}** of `{}` in this server (the record of what it shared stays), \
+             and its secrets must be entered again.",
             p.manifest().version,
             m.id
         ),
         None => String::new(),
     };
-    let granted = &pending.plugin.granted;
+    let granted = &pending.granted;
     let hosts = disclosure::contacts(m, None);
     let text = format!(
         "**Add {} (`{}` {}) to this server?**{replaces}\n\
@@ -148,28 +163,50 @@ pub async fn confirm_upload(
         ));
     }
     let runtime = bot.integrations.runtime();
-    let pending = match uploads
+    let added = match uploads
         .take(&bot.store, runtime, g, sha256, user, now)
         .await
     {
-        Ok(pending) => pending,
+        Ok(added) => added,
         Err(err) => return Ok(Reply::text(refusal(err)?)),
     };
-    tracing::Span::current().record("plugin", pending.plugin.inspection.manifest.id.as_str());
+    tracing::Span::current().record("plugin", added.plugin.inspection.manifest.id.as_str());
     let available = Available {
-        plugin: pending.plugin.clone(),
+        plugin: added.plugin.clone(),
         source: Source::Uploaded,
     };
     let m = available.manifest().clone();
+    // This server's room for uploads: the version it replaces does not count.
+    let others: Vec<_> = bot
+        .store
+        .guild_upload_sizes(g)
+        .await
+        .context("reading the server's uploads")?
+        .into_iter()
+        .filter(|(id, _)| *id != m.id)
+        .collect();
+    let stored: u64 = others.iter().map(|(_, bytes)| bytes).sum::<u64>() + added.bytes.len() as u64;
+    if others.len() >= MAX_UPLOADED {
+        return Ok(Reply::text(refusal(TakeError::Full(format!(
+            "{MAX_UPLOADED} uploaded integrations, the most one server may have"
+        )))?));
+    }
+    if stored > uploads.stored_bytes() {
+        return Ok(Reply::text(refusal(TakeError::Full(format!(
+            "no room for {} more bytes of uploaded integrations ({} MiB at most)",
+            added.bytes.len(),
+            uploads.stored_bytes() >> 20
+        )))?));
+    }
     let consent = available.consent(g, ConsentAction::Uploaded, Some(inv.user.id.get()));
     let row = crate::store::GuildPlugin {
         guild_id: g,
         plugin_id: m.id.clone(),
         version: m.version.clone(),
-        sha256: pending.plugin.inspection.sha256.clone(),
+        sha256: added.plugin.inspection.sha256.clone(),
         // Serialising a parsed manifest back to TOML cannot fail; keep the record anyway.
         manifest: toml::to_string(&m).unwrap_or_default(),
-        wasm: pending.bytes.as_ref().clone(),
+        wasm: added.bytes.as_ref().clone(),
         uploaded_by: inv.user.id.get(),
         uploaded_at: 0,
     };
@@ -178,7 +215,7 @@ pub async fn confirm_upload(
         .add_guild_plugin(&row, &consent)
         .await
         .context("storing an uploaded plugin")?;
-    bot.integrations.add_upload(g, pending.plugin);
+    bot.integrations.add_upload(g, added.plugin);
     let enabled = bot
         .store
         .guild_integration(g, &m.id)
