@@ -9,9 +9,10 @@
 //! Uploads are free to anyone who invites the bot, so each server uploads within quotas of
 //! its own ([`UploadQuota`]: files per hour, bytes per day, a few awaiting confirmation,
 //! [`MAX_UPLOADED`] plugins and [`STORED_UPLOADS`] times the file cap stored). An upload is
-//! only inspected (its manifest and imports, no compiling) until its admin adds it; then it is
-//! compiled, one compile at a time for the whole process ([`Uploads::compile`]), so no server
-//! can keep the CPU compiling or fill the compile cache with files nobody added.
+//! checked like `tessera plugin install` checks a file ([`Uploads::check`]: compiled in memory
+//! and dropped) and compiled into the compile cache only once its admin adds it; every compile
+//! goes through one slot for the whole process ([`Uploads::compile`]), so no server can keep
+//! the CPU compiling or fill the compile cache with files nobody added.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,9 +93,23 @@ pub enum UploadError {
     /// The server used its upload quota.
     #[error("You cannot upload now: {0}. Try again later.")]
     Quota(UploadRefusal),
+    /// It does not compile or link, or could not be checked now.
+    #[error(transparent)]
+    Check(TakeError),
     /// The id belongs to a plugin every server sees.
     #[error("The id `{0}` belongs to an integration this bot already offers to every server; give your plugin another `id` in its manifest.")]
     ReservedId(String),
+}
+
+/// Why a fresh upload cannot be shown for confirmation.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The file says something wrong about itself.
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    /// It does not compile or link, or the compiler was busy or too slow.
+    #[error(transparent)]
+    Compile(TakeError),
 }
 
 /// Why a held upload cannot be added or discarded; each message is for the admin clicking.
@@ -260,11 +275,20 @@ impl Uploads {
         Ok(bytes)
     }
 
-    /// What an admin is shown before adding a file: its manifest and imports checked, as
-    /// `tessera plugin install` checks them, without compiling anything.
-    pub fn check(runtime: &Runtime, bytes: Arc<Vec<u8>>) -> Result<Pending, InspectError> {
+    /// What an admin is shown before adding a file: every check `tessera plugin install`
+    /// makes (manifest, imports, compiling, linking, the handler's types), through the one
+    /// compile slot, with nothing kept: the compiled code is dropped, and nothing is written
+    /// to the compile cache until the admin adds the file.
+    pub async fn check(
+        &self,
+        runtime: &Runtime,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<Pending, CheckError> {
         let inspection = inspect(&bytes)?;
-        inspection.manifest.hosts()?;
+        inspection.manifest.hosts().map_err(InspectError::from)?;
+        self.compiling(runtime, bytes.clone(), false)
+            .await
+            .map_err(CheckError::Compile)?;
         let granted = runtime.policy().grant(&inspection.manifest.limits);
         Ok(Pending {
             inspection: Arc::new(inspection),
@@ -283,6 +307,15 @@ impl Uploads {
         runtime: &Runtime,
         bytes: Arc<Vec<u8>>,
     ) -> Result<LoadedPlugin, TakeError> {
+        self.compiling(runtime, bytes, true).await
+    }
+
+    async fn compiling(
+        &self,
+        runtime: &Runtime,
+        bytes: Arc<Vec<u8>>,
+        cached: bool,
+    ) -> Result<LoadedPlugin, TakeError> {
         let permit = tokio::time::timeout(COMPILE_WAIT, self.compiles.clone().acquire_owned())
             .await
             .map_err(|_| TakeError::Busy)?
@@ -290,7 +323,11 @@ impl Uploads {
         let runtime = runtime.clone();
         let compiling = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            runtime.load(&bytes)
+            if cached {
+                runtime.load(&bytes)
+            } else {
+                runtime.check(&bytes)
+            }
         });
         match tokio::time::timeout(COMPILE_TIMEOUT, compiling).await {
             Err(_) => Err(TakeError::TooSlow),
@@ -368,6 +405,15 @@ impl Uploads {
             Err(Refusal::Missing) => Err(TakeError::Missing),
             Err(Refusal::Expired) => Err(TakeError::Expired),
             Err(Refusal::NotYours) => Err(TakeError::NotYours),
+        }
+    }
+}
+
+impl From<CheckError> for UploadError {
+    fn from(err: CheckError) -> UploadError {
+        match err {
+            CheckError::Inspect(e) => UploadError::Invalid(e),
+            CheckError::Compile(e) => UploadError::Check(e),
         }
     }
 }

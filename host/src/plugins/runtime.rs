@@ -306,13 +306,23 @@ impl Runtime {
     /// Inspects, compiles (or reads from the compile cache) and pre-links a plugin file.
     #[tracing::instrument(skip_all, fields(plugin, version))]
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        self.load_with(bytes, true)
+    }
+
+    /// [`Runtime::load`] without reading or writing the compile cache: every check a load
+    /// makes, and nothing kept (for an upload its admin has not added yet).
+    pub fn check(&self, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        self.load_with(bytes, false)
+    }
+
+    fn load_with(&self, bytes: &[u8], cached: bool) -> Result<LoadedPlugin, LoadError> {
         let inspection = inspect(bytes)?;
         let span = tracing::Span::current();
         span.record("plugin", inspection.manifest.id.as_str());
         span.record("version", inspection.manifest.version.as_str());
         let (component, cache) = match &self.compile_cache {
-            Some(compile_cache) => compile_cache.component(&self.engine, bytes),
-            None => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Disabled)),
+            Some(compile_cache) if cached => compile_cache.component(&self.engine, bytes),
+            _ => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Disabled)),
         }
         .map_err(LoadError::Compile)?;
         let pre = self

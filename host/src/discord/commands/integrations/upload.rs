@@ -13,7 +13,7 @@ use crate::discord::action::Action;
 use crate::discord::invocation::Invocation;
 use crate::discord::reply::Reply;
 use crate::discord::text::{inert_message, neutralise};
-use crate::integrations::upload::{TakeError, UploadError, Uploads, MAX_UPLOADED};
+use crate::integrations::upload::{TakeError, UploadError, MAX_UPLOADED};
 use crate::integrations::{Available, Source};
 use crate::privacy::disclosure::{self, Whose};
 use crate::store::ConsentAction;
@@ -56,7 +56,9 @@ pub(super) async fn upload(
                 u64::from(attachment.size),
             )
             .await?;
-        let mut pending = Uploads::check(bot.integrations.runtime(), Arc::new(bytes))?;
+        let mut pending = uploads
+            .check(bot.integrations.runtime(), Arc::new(bytes))
+            .await?;
         let id = &pending.inspection.manifest.id;
         if bot.integrations.is_global(id) {
             return Err(UploadError::ReservedId(id.clone()));
@@ -69,11 +71,20 @@ pub(super) async fn upload(
         Err(err) => {
             tracing::info!(guild = guild_id, error = %err, "an uploaded plugin was refused");
             // What the file says about itself is the uploader's text: keep it inert.
-            let text = match &err {
+            let text = match err {
                 UploadError::Invalid(inner) => format!(
                     "That file is not a usable Tessera integration: {}",
                     inert_message(&inner.to_string())
                 ),
+                UploadError::Check(TakeError::Invalid(inner)) => format!(
+                    "That file is not a usable Tessera integration: {}",
+                    inert_message(&inner.to_string())
+                ),
+                UploadError::Check(TakeError::Busy) => {
+                    "The bot is busy checking other uploads; upload the file again in a minute."
+                        .to_owned()
+                }
+                UploadError::Check(TakeError::Unexpected(err)) => return Err(err),
                 other => other.to_string(),
             };
             return Ok(Reply::text(text));
