@@ -110,18 +110,9 @@ fn authorization() -> Vec<String> {
 /// The most header names a secret may be placed in.
 const MAX_SECRET_HEADERS: usize = 8;
 
-/// Headers that belong to the connection or a proxy: never a place for a secret.
-const NOT_FOR_SECRETS: [&str; 9] = [
-    "host",
-    "cookie",
-    "transfer-encoding",
-    "connection",
-    "content-length",
-    "te",
-    "upgrade",
-    "referer",
-    "user-agent",
-];
+/// Headers a plugin may set but that services log or pass on: never a place for a secret
+/// (besides every header plugins may not set at all).
+const NOT_FOR_SECRETS: [&str; 2] = ["referer", "user-agent"];
 
 /// What a plugin asks for; `None` means the operator's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,7 +280,7 @@ impl Manifest {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '-')
                     || NOT_FOR_SECRETS.contains(&lower.as_str())
-                    || lower.starts_with("proxy-")
+                    || crate::plugins::egress::client::is_forbidden_header(&lower)
                 {
                     return fail(format!(
                         "secret `{}` lists {header:?} in `headers`, which is not a header a secret may be placed in",
@@ -408,6 +399,21 @@ header = "Authorization"
                 "author = \"Tessera\"",
                 "author = \"Tessera\"\nsurprise = 1",
                 "surprise",
+            ),
+            (
+                "header = \"Authorization\"",
+                "header = \"Authorization\"\nheaders = [\"Cookie\"]",
+                "not a header a secret may be placed in",
+            ),
+            (
+                "header = \"Authorization\"",
+                "header = \"Authorization\"\nheaders = [\"User-Agent\"]",
+                "not a header a secret may be placed in",
+            ),
+            (
+                "header = \"Authorization\"",
+                "header = \"Authorization\"\nheaders = [\"Proxy-Authorization\"]",
+                "not a header a secret may be placed in",
             ),
         ];
         for (from, to, expect) in cases {

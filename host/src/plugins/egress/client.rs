@@ -56,6 +56,12 @@ pub struct IncomingResponse {
     pub body: Vec<u8>,
 }
 
+/// Whether a plugin may not set the header `lower` (lowercase): it belongs to the connection,
+/// the host, or a proxy.
+pub(crate) fn is_forbidden_header(lower: &str) -> bool {
+    FORBIDDEN_HEADERS.contains(&lower) || lower.starts_with("proxy-")
+}
+
 /// Headers a plugin may not set: they belong to the connection, the host, or a proxy.
 const FORBIDDEN_HEADERS: [&str; 7] = [
     "host",
@@ -247,7 +253,7 @@ fn request_headers(
         if name.contains(['\r', '\n']) || value.contains(['\r', '\n', '\0']) {
             return denied(format!("header {name:?} contains CR, LF or NUL"));
         }
-        if FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+        if is_forbidden_header(&lower) {
             return denied(format!("header {name} may not be set by plugins"));
         }
         if secrets.iter().any(|s| {
