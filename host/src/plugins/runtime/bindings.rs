@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use tessera::plugin::types::{Placeholder, PluginError, TicketOpened};
+use self::tessera::plugin::types::{Placeholder, PluginError, TicketOpened};
 
 /// Checks that the component's `tessera:plugin/handler@0.1.0` export has every function with
 /// the types this host calls it with. The generated `PluginPre::new` only looks the functions
