@@ -578,3 +578,71 @@ async fn upload_from_elsewhere(backend: Backend) {
     );
     app.finish().await;
 }
+
+on_both_backends!(
+    a_new_upload_of_a_plugin_does_not_inherit_the_old_ones_secrets,
+    new_upload_secrets
+);
+async fn new_upload_secrets(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.plugins.allow_loopback_for_tests = true;
+    app.plugins
+        .test_resolve
+        .insert("allowed.test".to_owned(), "127.0.0.1".parse().expect("ip"));
+    app.restart_bot().await;
+    app.set_up(5).await;
+    let admin = app.admin();
+    let (prompt, _) = upload_as(&app, &admin, "test_fetch.wasm", plugin("test_fetch")).await;
+    let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&added).contains("is added to this server"), "{added}");
+    let url = "http://allowed.test:9/status";
+    let done = app
+        .enable_plugin(
+            "test-fetch",
+            &[("c:url", url), ("s:token", "Bearer s3cret")],
+        )
+        .await;
+    assert!(text(&done).contains("is enabled"), "{done}");
+
+    // The same id, uploaded again as a new version: it may not use the old one's secret.
+    let v2 = with_version(plugin("test_fetch"), "0.1.0", "0.2.0");
+    let (prompt, _) = upload_as(&app, &admin, "test_fetch.wasm", v2).await;
+    assert!(
+        text(&prompt).contains("its secrets must be entered again"),
+        "{prompt}"
+    );
+    let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&added).contains("this version runs"), "{added}");
+    // Tickets open without it (nothing is sent), and its admins are told it needs them.
+    let member = app.member(1);
+    app.open_via_panel(&member).await;
+    assert!(app
+        .store
+        .deliveries_for_user(member.user_id)
+        .await
+        .expect("read")
+        .is_empty());
+    assert!(
+        app.emu
+            .messages_in(app.log_channel)
+            .iter()
+            .any(|m| text(m).contains("needs an admin")),
+        "the log channel is told"
+    );
+    // Keeping the field empty is refused, with the reason; entering it again works.
+    let kept = app
+        .configure_plugin("test-fetch", &[("c:url", url), ("s:token", "")])
+        .await;
+    assert!(
+        text(&kept).contains("another version of this uploaded plugin")
+            && text(&kept).contains("Enter every secret again"),
+        "{kept}"
+    );
+    let entered = app
+        .configure_plugin("test-fetch", &[("c:url", url), ("s:token", "Bearer n3w")])
+        .await;
+    assert!(text(&entered).contains("Saved the settings"), "{entered}");
+    app.finish().await;
+}
