@@ -134,7 +134,7 @@ pub enum TakeError {
     #[error("That file took too long to compile, so it was not added. Make it smaller (build in release mode, strip it).")]
     TooSlow,
     /// The server has as many uploaded plugins, or bytes of them, as it may.
-    #[error("This server has {0}; remove an uploaded integration's versions by uploading over it, or ask the operator.")]
+    #[error("This server has {0}, so this upload was not added. A new version of an integration already uploaded replaces it; for more room, ask the bot's operator.")]
     Full(String),
     /// The database or the runtime failed.
     #[error(transparent)]

@@ -646,3 +646,61 @@ async fn new_upload_secrets(backend: Backend) {
     assert!(text(&entered).contains("Saved the settings"), "{entered}");
     app.finish().await;
 }
+
+/// `bytes` with every `id = "from"` of its manifest replaced by `id = "to"` (same length).
+fn with_id(mut bytes: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let needle = format!("id = \"{from}\"");
+    let mut found = 0;
+    while let Some(at) = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+    {
+        bytes[at..at + needle.len()].copy_from_slice(format!("id = \"{to}\"").as_bytes());
+        found += 1;
+    }
+    assert!(found > 0, "the manifest's id line");
+    bytes
+}
+
+on_both_backends!(
+    a_server_keeps_only_so_many_uploaded_integrations,
+    upload_room
+);
+async fn upload_room(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.plugins.uploads_per_hour = 100;
+    app.restart_bot().await;
+    app.set_up(5).await;
+    let admin = app.admin();
+    for n in 0..=10 {
+        let bytes = with_id(plugin("test_noop"), "test-noop", &format!("test-n{n:03}"));
+        let (prompt, _) = upload_as(&app, &admin, "noop.wasm", bytes).await;
+        let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+        if n < 10 {
+            assert!(
+                text(&added).contains("is added to this server"),
+                "{n}: {added}"
+            );
+        } else {
+            assert!(
+                text(&added).contains("10 uploaded integrations, the most one server may have"),
+                "{added}"
+            );
+        }
+    }
+    // A new version of one already uploaded still fits: it replaces the old one.
+    let v2 = with_version(
+        with_id(plugin("test_noop"), "test-noop", "test-n000"),
+        "0.1.0",
+        "0.2.0",
+    );
+    let (prompt, _) = upload_as(&app, &admin, "noop.wasm", v2).await;
+    let added = press(&app, &admin, &prompt, "tessera:int:upload:").await;
+    assert!(text(&added).contains("is added to this server"), "{added}");
+    let stored = app.store.guild_plugins().await.expect("read");
+    assert_eq!(stored.len(), 10, "only the current version of each is kept");
+    app.finish().await;
+}
