@@ -122,6 +122,13 @@ struct Backoff {
     strikes: u32,
 }
 
+/// The lock's contents. A panic while holding one of these locks cannot leave its map
+/// inconsistent (every change is one insert or retain), so a poisoned lock is used as is.
+fn locked<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Failure counting and backoff for one process's settings.
 #[derive(Debug)]
 pub struct Health {
@@ -164,19 +171,13 @@ impl Health {
     /// `true` the first time this process asks about this integration in this server: its
     /// admins are told once that it needs them, not at every ticket.
     pub fn first_told(&self, guild_id: u64, plugin_id: &str) -> bool {
-        self.told
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((guild_id, plugin_id.to_owned()))
+        locked(&self.told).insert((guild_id, plugin_id.to_owned()))
     }
 
     /// Forgets a server's backoffs and notices (the bot left it).
     pub fn forget_guild(&self, guild_id: u64) {
         self.backoffs().retain(|(g, _), _| *g != guild_id);
-        self.told
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|(g, _)| *g != guild_id);
+        locked(&self.told).retain(|(g, _)| *g != guild_id);
     }
 
     /// Starts (or lengthens) a backoff after a rate limit at `now`; returns the wait.
@@ -192,10 +193,7 @@ impl Health {
     }
 
     fn backoffs(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, String), Backoff>> {
-        // A panic while holding this lock cannot leave the map inconsistent: keep using it.
-        self.backoff
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        locked(&self.backoff)
     }
 
     /// Counts one run's outcome at `now` (unix ms); `true` when this failure disabled the

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::integrations::{Available, Integrations, Source};
 use crate::plugins::egress::client::DestinationError;
-use crate::plugins::egress::secrets::{named_secrets, NamedSecretsError};
+use crate::plugins::egress::secrets::{named_secrets, secret_host, NamedSecretsError};
 use crate::plugins::egress::url::UrlError;
 use crate::plugins::manifest::{self, AllowedHost, Manifest};
 use crate::plugins::runtime::SettingsRejected;
@@ -52,19 +52,17 @@ impl Destination {
         config: &BTreeMap<String, String>,
     ) -> Destination {
         let m = available.manifest();
-        let config: HashMap<String, String> =
-            config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        // Most plugins have no secrets: nothing to resolve (this runs at every ticket).
+        let config: HashMap<String, String> = if m.secrets.is_empty() {
+            HashMap::new()
+        } else {
+            config.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
         let hosts = m
             .secrets
             .iter()
             .map(|spec| {
-                let host = match AllowedHost::parse(&spec.host)
-                    .ok()
-                    .and_then(|h| h.resolve(&config))
-                {
-                    Some(AllowedHost::Exact(host)) => host,
-                    _ => String::new(),
-                };
+                let host = secret_host(spec, &config).unwrap_or_default();
                 (spec.name.clone(), host)
             })
             .collect();

@@ -283,6 +283,7 @@ impl Uploads {
         &self,
         runtime: &Runtime,
         bytes: Arc<Vec<u8>>,
+        uploaded_by: u64,
     ) -> Result<Pending, CheckError> {
         let inspection = inspect(&bytes)?;
         inspection.manifest.hosts().map_err(InspectError::from)?;
@@ -294,7 +295,7 @@ impl Uploads {
             inspection: Arc::new(inspection),
             granted,
             bytes,
-            uploaded_by: 0,
+            uploaded_by,
         })
     }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::hosts::AllowedHost;
-use crate::plugins::manifest::Manifest;
+use crate::plugins::manifest::{Manifest, SecretSpec};
 
 /// A secret as one event may use it: its value, and the one host whose requests carry it.
 #[derive(Clone)]
@@ -128,6 +128,15 @@ pub(super) fn substitute_secrets(
     Ok((out, used))
 }
 
+/// The one host the secret `spec` may be sent to with these settings (a `{config.KEY}` host is
+/// the host of that setting's URL); `None` while the setting naming it is unset or unusable.
+pub fn secret_host(spec: &SecretSpec, config: &HashMap<String, String>) -> Option<String> {
+    match AllowedHost::parse(&spec.host).ok()?.resolve(config)? {
+        AllowedHost::Exact(host) => Some(host),
+        _ => None,
+    }
+}
+
 /// The secrets one call may use, each bound to its host for this server (a `{config.KEY}`
 /// host is the host of that setting's URL); a named secret gives one secret per line.
 pub fn bind_secrets(
@@ -140,12 +149,8 @@ pub fn bind_secrets(
         let Some(value) = secrets.get(&spec.name) else {
             continue;
         };
-        let host = match AllowedHost::parse(&spec.host)
-            .ok()
-            .and_then(|h| h.resolve(config))
-        {
-            Some(AllowedHost::Exact(host)) => host,
-            _ => continue,
+        let Some(host) = secret_host(spec, config) else {
+            continue;
         };
         if spec.named {
             for (name, value) in named_secrets(value).unwrap_or_default() {

@@ -56,14 +56,17 @@ pub(super) async fn upload(
                 u64::from(attachment.size),
             )
             .await?;
-        let mut pending = uploads
-            .check(bot.integrations.runtime(), Arc::new(bytes))
+        let pending = uploads
+            .check(
+                bot.integrations.runtime(),
+                Arc::new(bytes),
+                inv.user.id.get(),
+            )
             .await?;
         let id = &pending.inspection.manifest.id;
         if bot.integrations.is_global(id) {
             return Err(UploadError::ReservedId(id.clone()));
         }
-        pending.uploaded_by = inv.user.id.get();
         Ok::<_, UploadError>(pending)
     };
     let pending = match checked.await {
