@@ -51,6 +51,11 @@ pub struct PluginSettings {
     pub max_cpu_ms: u32,
     /// Wall-clock limit for one plugin event, milliseconds; a ticket never waits longer.
     pub event_timeout_ms: u32,
+    /// Plugin events running at once, every server together (each holds one sandbox slot).
+    pub max_concurrent_events: u32,
+    /// Plugin events one server may have running at once; the rest of its events wait (within
+    /// their deadline), so no server can hold every slot.
+    pub max_concurrent_events_per_server: u32,
     /// TEST ONLY: let plugins reach plain-http loopback servers (never private, link-local or
     /// metadata addresses). Off by default; only the test suite turns it on, in a file or in code.
     pub allow_loopback_for_tests: bool,
@@ -67,6 +72,13 @@ pub struct PluginSettings {
     pub upload_max_bytes: u64,
     /// Uploads one server may start per hour (each counts, used or refused).
     pub uploads_per_hour: u32,
+    /// Seconds of CPU (and of wall-clock time) compiling one uploaded plugin may take.
+    pub compile_secs: u32,
+    /// Memory compiling one uploaded plugin may allocate, MiB.
+    pub compile_memory_mib: u32,
+    /// The `tessera` binary that compiles uploads in a worker process (`tessera plugin
+    /// compile-worker`); by default the running binary itself.
+    pub compile_worker: Option<std::path::PathBuf>,
 }
 
 // The sandbox limits here must be `SandboxPolicy::default()`'s: tests run the library default,
@@ -82,12 +94,17 @@ impl Default for PluginSettings {
             max_memory_mib: 64,
             max_cpu_ms: 500,
             event_timeout_ms: 3000,
+            max_concurrent_events: 64,
+            max_concurrent_events_per_server: 8,
             allow_loopback_for_tests: false,
             test_resolve: std::collections::HashMap::new(),
             test_origins: std::collections::HashMap::new(),
             uploads: true,
             upload_max_bytes: 5 * 1024 * 1024,
             uploads_per_hour: 5,
+            compile_secs: 60,
+            compile_memory_mib: 1024,
+            compile_worker: None,
         }
     }
 }
@@ -283,6 +300,19 @@ impl Settings {
             ("plugins.max_cpu_ms", self.plugins.max_cpu_ms),
             ("plugins.event_timeout_ms", self.plugins.event_timeout_ms),
             ("plugins.uploads_per_hour", self.plugins.uploads_per_hour),
+            ("plugins.compile_secs", self.plugins.compile_secs),
+            (
+                "plugins.max_concurrent_events",
+                self.plugins.max_concurrent_events,
+            ),
+            (
+                "plugins.max_concurrent_events_per_server",
+                self.plugins.max_concurrent_events_per_server,
+            ),
+            (
+                "plugins.compile_memory_mib",
+                self.plugins.compile_memory_mib,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError {
@@ -290,6 +320,12 @@ impl Settings {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        if self.plugins.max_concurrent_events_per_server > self.plugins.max_concurrent_events {
+            return Err(ConfigError {
+                setting: describe("plugins.max_concurrent_events_per_server"),
+                problem: "must not be more than plugins.max_concurrent_events".into(),
+            });
         }
         for (setting, set) in [
             (

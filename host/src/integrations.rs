@@ -27,6 +27,7 @@ use anyhow::Context as _;
 
 use crate::config::Settings;
 use crate::plugins::compile_cache::CacheLocation;
+use crate::plugins::compiler::CompileWorker;
 use crate::plugins::policy::SandboxPolicy;
 use crate::plugins::runtime::{LoadedPlugin, Runtime};
 use crate::secrets::SecretsKey;
@@ -54,9 +55,16 @@ impl Integrations {
     /// uploads. A plugin that no longer loads is left out with an error in the log; the bot
     /// still starts.
     pub async fn load(settings: &Settings, store: &Store) -> anyhow::Result<Integrations> {
-        let runtime = Runtime::new(SandboxPolicy::from_settings(settings))
+        let policy = SandboxPolicy::from_settings(settings);
+        // Servers' uploads compile in a worker process: this binary unless the operator names one.
+        let worker = match &settings.plugins.compile_worker {
+            Some(program) => CompileWorker::new(program.clone(), policy.compile.clone()),
+            None => CompileWorker::this_binary(policy.compile.clone())?,
+        };
+        let runtime = Runtime::new(policy)
             .context("creating the plugin runtime")?
-            .with_compile_cache(CacheLocation::in_data_dir(&settings.data_dir));
+            .with_compile_cache(CacheLocation::in_data_dir(&settings.data_dir))
+            .with_compile_worker(worker);
         let secrets_key = settings.plugins.secrets_key.as_ref().and_then(|key| {
             use secrecy::ExposeSecret;
             // Validated with the settings; a bad key never gets here.
@@ -95,7 +103,7 @@ impl Integrations {
             current.insert((row.guild_id, row.plugin_id.clone()), row);
         }
         for row in current.into_values() {
-            match runtime.load(&row.wasm) {
+            match runtime.load_upload(&row.wasm) {
                 Ok(plugin) if plugin.inspection.sha256 == row.sha256 => {
                     catalog.add_upload(row.guild_id, plugin)
                 }

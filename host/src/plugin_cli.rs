@@ -52,6 +52,17 @@ pub enum PluginCommand {
         /// The plugin file.
         file: PathBuf,
     },
+    /// Internal: the bot runs this to compile a server's upload in a limited process of its
+    /// own. Reads a component on stdin, writes its compiled form on stdout.
+    #[command(hide = true)]
+    CompileWorker {
+        /// CPU seconds this process may use.
+        #[arg(long)]
+        cpu_secs: u64,
+        /// Bytes of data (heap) this process may allocate.
+        #[arg(long)]
+        memory_bytes: u64,
+    },
     /// Embed a manifest into a component built in any language.
     Pack {
         /// The component.
@@ -185,6 +196,10 @@ fn print_inspection(i: &Inspection) {
 pub fn run(command: PluginCommand) -> ExitCode {
     match command {
         PluginCommand::Install { .. } => unusable("install needs the bot's configuration"),
+        PluginCommand::CompileWorker {
+            cpu_secs,
+            memory_bytes,
+        } => crate::plugins::compiler::worker_main(cpu_secs, memory_bytes),
         PluginCommand::Inspect { file } => {
             let bytes = match read(&file) {
                 Ok(b) => b,

@@ -9,10 +9,11 @@
 //! Uploads are free to anyone who invites the bot, so each server uploads within quotas of
 //! its own ([`UploadQuota`]: files per hour, bytes per day, a few awaiting confirmation,
 //! [`MAX_UPLOADED`] plugins and [`STORED_UPLOADS`] times the file cap stored). An upload is
-//! checked like `tessera plugin install` checks a file ([`Uploads::check`]: compiled in memory
-//! and dropped) and compiled into the compile cache only once its admin adds it; every compile
-//! goes through one slot for the whole process ([`Uploads::compile`]), so no server can keep
-//! the CPU compiling or fill the compile cache with files nobody added.
+//! checked like `tessera plugin install` checks a file ([`Uploads::check`]: compiled and
+//! dropped) and compiled into the compile cache only once its admin adds it. Every compile runs
+//! in a worker process stopped at the sandbox's compile limits (CPU, memory, time), and goes
+//! through one slot for the whole process ([`Uploads::compile`]), so no server can keep the CPU
+//! compiling, exhaust the bot's memory, or fill the compile cache with files nobody added.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::config::Settings;
+use crate::plugins::compiler::CompileFailure;
 use crate::plugins::component::{inspect, InspectError, Inspection};
 use crate::plugins::runtime::{Granted, LoadError, LoadedPlugin, Runtime};
 use crate::store::{PendingUpload, Refusal, Store, StoreError, UploadQuota, UploadRefusal};
@@ -34,8 +36,9 @@ pub const MAX_UPLOADED: usize = 10;
 pub const STORED_UPLOADS: u64 = 5;
 /// How long an admin's click waits for the compiler before being told to try again.
 const COMPILE_WAIT: Duration = Duration::from_secs(20);
-/// How long one compile may take before its admin is told it is too slow to add.
-const COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long past the policy's compile deadline a compile is waited for (the worker is killed
+/// at the deadline; this bounds a compile in this process, with no worker).
+const COMPILE_GRACE: Duration = Duration::from_secs(1);
 
 /// How long an upload waits for its admin to confirm it.
 pub const PENDING_FOR: Duration = Duration::from_secs(15 * 60);
@@ -133,6 +136,9 @@ pub enum TakeError {
     /// Compiling it took too long.
     #[error("That file took too long to compile, so it was not added. Make it smaller (build in release mode, strip it).")]
     TooSlow,
+    /// Compiling it needed more memory than the bot allows.
+    #[error("Compiling that file needs more memory than this bot allows ({0} MiB), so it was not added. Make it smaller (build in release mode, strip it).")]
+    TooMuchMemory(usize),
     /// The server has as many uploaded plugins, or bytes of them, as it may.
     #[error("This server has {0}, so this upload was not added. A new version of an integration already uploaded replaces it; for more room, ask the bot's operator.")]
     Full(String),
@@ -299,10 +305,11 @@ impl Uploads {
         })
     }
 
-    /// Compiles an added file off the async workers, one compile at a time for the whole
-    /// process: a click waits [`COMPILE_WAIT`] for the compiler, and a compile that takes more
-    /// than [`COMPILE_TIMEOUT`] is refused (its thread keeps the compiler until it ends, so
-    /// slow compiles never pile up).
+    /// Compiles an added file in the runtime's compile worker (a process of its own, stopped
+    /// at the policy's CPU, memory and time limits), one compile at a time for the whole
+    /// process: a click waits [`COMPILE_WAIT`] for the compiler, and a compile past the
+    /// policy's deadline is refused (its thread keeps the compiler until it ends, so slow
+    /// compiles never pile up).
     pub async fn compile(
         &self,
         runtime: &Runtime,
@@ -321,21 +328,33 @@ impl Uploads {
             .await
             .map_err(|_| TakeError::Busy)?
             .map_err(|_| TakeError::Busy)?;
+        let deadline = runtime.policy().compile.wall + COMPILE_GRACE;
         let runtime = runtime.clone();
         let compiling = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             if cached {
-                runtime.load(&bytes)
+                runtime.load_upload(&bytes)
             } else {
-                runtime.check(&bytes)
+                runtime.check_upload(&bytes)
             }
         });
-        match tokio::time::timeout(COMPILE_TIMEOUT, compiling).await {
+        match tokio::time::timeout(deadline, compiling).await {
             Err(_) => Err(TakeError::TooSlow),
             Ok(Err(join)) => Err(TakeError::Unexpected(
                 anyhow::Error::new(join).context("the plugin check was interrupted"),
             )),
-            Ok(Ok(loaded)) => Ok(loaded?),
+            Ok(Ok(Ok(loaded))) => Ok(loaded),
+            Ok(Ok(Err(LoadError::Worker(failure)))) => Err(match failure {
+                CompileFailure::TooSlow { .. } => TakeError::TooSlow,
+                CompileFailure::OutOfMemory { mib } => TakeError::TooMuchMemory(mib),
+                CompileFailure::Worker(e) => {
+                    TakeError::Unexpected(e.context("compiling an upload in the compile worker"))
+                }
+                invalid @ CompileFailure::Invalid(_) => {
+                    TakeError::Invalid(LoadError::Worker(invalid))
+                }
+            }),
+            Ok(Ok(Err(e))) => Err(TakeError::Invalid(e)),
         }
     }
 

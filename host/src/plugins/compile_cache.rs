@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+use super::compiler::Precompiled;
 pub use location::{CacheLocation, NoDirectoryName};
 use private::{create_private_file, read_private_file, PrivateDir, Unusable};
 
@@ -82,6 +83,15 @@ impl CacheOutcome {
     }
 }
 
+/// A freshly compiled component, and its precompiled form when a compile worker made it (so
+/// the cache stores exactly what was loaded).
+pub(crate) struct Compiled {
+    /// Loaded into the engine.
+    pub(crate) component: Component,
+    /// What the worker wrote, if a worker compiled it.
+    pub(crate) artifact: Option<Precompiled>,
+}
+
 /// A directory of compiled components for one engine.
 #[derive(Debug)]
 pub(crate) struct CompileCache {
@@ -114,14 +124,15 @@ impl CompileCache {
         self.location.dir().join(self.entry_name(component))
     }
 
-    /// `component` compiled by `engine` (the engine this cache was made for): read from the
-    /// cache when a valid entry is there, otherwise compiled and stored. Only a failure to
-    /// compile is an error; cache failures are logged and worked around.
-    pub(crate) fn component(
+    /// `component` compiled for `engine` (the engine this cache was made for): read from the
+    /// cache when a valid entry is there, otherwise compiled by `compile` and stored. Only a
+    /// failure to compile is an error; cache failures are logged and worked around.
+    pub(crate) fn component<E>(
         &self,
         engine: &Engine,
         component: &[u8],
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        compile: impl FnOnce() -> Result<Compiled, E>,
+    ) -> Result<(Component, CacheOutcome), E> {
         let (dir, key) = match self.open() {
             Ok(opened) => opened,
             Err(e) => {
@@ -134,7 +145,7 @@ impl CompileCache {
                     error = format!("{e:#}"),
                     "compile cache not used; compiling the plugin in memory"
                 );
-                return Component::new(engine, component).map(|c| (c, outcome));
+                return compile().map(|c| (c.component, outcome));
             }
         };
         let name = self.entry_name(component);
@@ -153,15 +164,20 @@ impl CompileCache {
                 true
             }
         };
-        let compiled = Component::new(engine, component)?;
-        let stored = compiled
-            .serialize()
-            .map_err(anyhow::Error::from)
-            .context("serializing the compiled plugin")
-            .and_then(|artifact| {
-                let tag = hmac::sign(&key.for_entry(&name), &artifact);
-                dir.store(&name, &[MAGIC, tag.as_ref(), &artifact])
-            });
+        let compiled = compile()?;
+        let stored = match &compiled.artifact {
+            Some(artifact) => Ok(std::borrow::Cow::Borrowed(artifact.bytes())),
+            None => compiled
+                .component
+                .serialize()
+                .map(std::borrow::Cow::Owned)
+                .map_err(anyhow::Error::from)
+                .context("serializing the compiled plugin"),
+        }
+        .and_then(|artifact| {
+            let tag = hmac::sign(&key.for_entry(&name), &artifact);
+            dir.store(&name, &[MAGIC, tag.as_ref(), &artifact])
+        });
         let outcome = match stored {
             Err(e) => {
                 tracing::warn!(
@@ -174,7 +190,7 @@ impl CompileCache {
             Ok(()) if found => CacheOutcome::Replaced,
             Ok(()) => CacheOutcome::Miss,
         };
-        Ok((compiled, outcome))
+        Ok((compiled.component, outcome))
     }
 
     /// Deletes every entry but those of the components in `keep` (sha256, hex) compiled by
@@ -365,7 +381,15 @@ mod tests {
     }
 
     fn outcome(cache: &CompileCache, engine: &Engine, bytes: &[u8]) -> CacheOutcome {
-        cache.component(engine, bytes).expect("compiles").1
+        cache
+            .component(engine, bytes, || {
+                Component::new(engine, bytes).map(|component| Compiled {
+                    component,
+                    artifact: None,
+                })
+            })
+            .expect("compiles")
+            .1
     }
 
     #[test]

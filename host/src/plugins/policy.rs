@@ -33,6 +33,21 @@ pub struct SandboxPolicy {
     pub output: OutputCaps,
     /// The rules of the only way out: host-mediated HTTPS.
     pub egress: EgressPolicy,
+    /// What compiling one uploaded plugin may use (in its own worker process).
+    pub compile: CompilePolicy,
+}
+
+/// What compiling one plugin nobody vetted (a server's upload) may use. Such a file is
+/// compiled in a worker process of its own ([`super::compiler`]) that the kernel stops at
+/// these limits and the bot kills at the deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompilePolicy {
+    /// CPU time of the worker, every compiler thread together.
+    pub cpu: Duration,
+    /// Wall-clock time from starting the worker to reading its result.
+    pub wall: Duration,
+    /// The worker's data (heap) limit, bytes: what the compiler may allocate.
+    pub memory: usize,
 }
 
 /// Guest CPU, counted in epoch ticks.
@@ -193,6 +208,11 @@ impl Default for SandboxPolicy {
                 max_stdio_lines: 100,
             },
             egress: EgressPolicy::default(),
+            compile: CompilePolicy {
+                cpu: Duration::from_secs(60),
+                wall: Duration::from_secs(60),
+                memory: 1 << 30,
+            },
         }
     }
 }
@@ -206,7 +226,13 @@ impl SandboxPolicy {
         let memory_ceiling = (p.max_memory_mib as usize) << 20;
         let cpu_ceiling = Duration::from_millis(u64::from(p.max_cpu_ms));
         let tests = p.allow_loopback_for_tests;
+        let compile_time = Duration::from_secs(u64::from(p.compile_secs));
         let policy = SandboxPolicy {
+            compile: CompilePolicy {
+                cpu: compile_time,
+                wall: compile_time,
+                memory: (p.compile_memory_mib as usize) << 20,
+            },
             cpu: CpuPolicy {
                 default: defaults.cpu.default.min(cpu_ceiling),
                 ceiling: cpu_ceiling,
@@ -216,6 +242,11 @@ impl SandboxPolicy {
             memory: MemoryPolicy {
                 default: defaults.memory.default.min(memory_ceiling),
                 ceiling: memory_ceiling,
+            },
+            pool: PoolPolicy {
+                slots: p.max_concurrent_events,
+                per_server: p.max_concurrent_events_per_server,
+                ..defaults.pool.clone()
             },
             egress: EgressPolicy {
                 allow_loopback_for_tests: tests,
@@ -247,6 +278,22 @@ impl SandboxPolicy {
             (
                 "plugins.event_timeout_ms",
                 policy.event_timeout > defaults.event_timeout,
+            ),
+            (
+                "plugins.max_concurrent_events",
+                policy.pool.slots > defaults.pool.slots,
+            ),
+            (
+                "plugins.max_concurrent_events_per_server",
+                policy.pool.per_server > defaults.pool.per_server,
+            ),
+            (
+                "plugins.compile_secs",
+                policy.compile.cpu > defaults.compile.cpu,
+            ),
+            (
+                "plugins.compile_memory_mib",
+                policy.compile.memory > defaults.compile.memory,
             ),
         ] {
             if loosened {

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
     UpdateDeadline,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtx;
 
-use super::compile_cache::{CacheLocation, CacheOutcome, CompileCache};
+use super::compile_cache::{CacheLocation, CacheOutcome, CompileCache, Compiled};
+use super::compiler::{compiler_config, CompileFailure, CompileWorker};
 use super::component::{
     inspect, InspectError, Inspection, HANDLER_EXPORT, WIT_PACKAGE, WIT_VERSION,
 };
@@ -32,7 +33,7 @@ pub use super::policy::Granted;
 use super::policy::SandboxPolicy;
 use failure::{check_output, classify_trap, plugin_error, TrapFacts};
 pub use failure::{GuestError, NotRun, PluginFailure, PluginRef};
-use state::{collect_log, Limiter, State};
+use state::{collect_log, CpuMeter, Limiter, State};
 
 use bindings::tessera::plugin::types as wit_types;
 use bindings::{Plugin, PluginPre};
@@ -48,6 +49,8 @@ pub struct Outcome {
     pub requests: u32,
     /// Whether a service answered one of them with 429 Too Many Requests.
     pub saw_429: bool,
+    /// Time the host worked inside the plugin's calls (charged to its CPU budget).
+    pub host_cpu: Duration,
 }
 
 /// Why a plugin did not accept the settings an admin is saving; the message is for the admin.
@@ -96,6 +99,9 @@ pub enum LoadError {
     /// Compiling or linking failed.
     #[error("cannot compile or link the component: {0:#}")]
     Compile(wasmtime::Error),
+    /// The compile worker refused it, stopped it at a limit, or failed.
+    #[error("{0}")]
+    Worker(#[from] CompileFailure),
     /// It exports the handler with other function types than the host calls.
     #[error("exports `{HANDLER_EXPORT}` with the wrong types ({0}): it was built against another version of the WIT than {WIT_PACKAGE}@{WIT_VERSION}; rebuild it with this version's SDK or `wit/`")]
     WrongHandler(String),
@@ -206,7 +212,17 @@ pub struct Runtime {
     egress: Egress,
     slots: Arc<Slots>,
     compile_cache: Option<Arc<CompileCache>>,
+    compile_worker: Option<Arc<CompileWorker>>,
     _ticker: Arc<Ticker>,
+}
+
+/// Where a plugin file comes from, which decides where it is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The operator's: compiled in this process.
+    Operator,
+    /// A server's upload: compiled by the compile worker, if the runtime has one.
+    Upload,
 }
 
 impl Runtime {
@@ -237,10 +253,10 @@ impl Runtime {
             .linear_memory_keep_resident(slots.linear_memory_keep_resident)
             .table_keep_resident(slots.table_keep_resident)
             .pagemap_scan(wasmtime::Enabled::Auto);
-        let mut config = Config::new();
+        // The worker that compiles uploads uses `compiler_config` too; neither the allocator
+        // nor the stack limit changes compiled code.
+        let mut config = compiler_config();
         config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
             .max_wasm_stack(slots.max_wasm_stack)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
@@ -272,6 +288,7 @@ impl Runtime {
             egress,
             slots,
             compile_cache: None,
+            compile_worker: None,
             _ticker: Arc::new(Ticker(stop)),
         })
     }
@@ -283,6 +300,19 @@ impl Runtime {
     pub fn with_compile_cache(mut self, location: CacheLocation) -> Runtime {
         self.compile_cache = Some(Arc::new(CompileCache::new(&self.engine, location)));
         self
+    }
+
+    /// This runtime with servers' uploads ([`Runtime::load_upload`], [`Runtime::check_upload`])
+    /// compiled by `worker`, in a process of their own; without it they compile here.
+    pub fn with_compile_worker(mut self, worker: CompileWorker) -> Runtime {
+        self.compile_worker = Some(Arc::new(worker));
+        self
+    }
+
+    /// The engine (for tests comparing engines).
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Deletes the compiled code of every plugin but those in `keep` (their files' sha256,
@@ -306,25 +336,55 @@ impl Runtime {
     /// Inspects, compiles (or reads from the compile cache) and pre-links a plugin file.
     #[tracing::instrument(skip_all, fields(plugin, version))]
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
-        self.load_with(bytes, true)
+        self.load_with(bytes, true, Origin::Operator)
     }
 
-    /// [`Runtime::load`] without reading or writing the compile cache: every check a load
-    /// makes, and nothing kept (for an upload its admin has not added yet).
-    pub fn check(&self, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
-        self.load_with(bytes, false)
+    /// [`Runtime::load`] for a server's upload: compiled by the compile worker (when the
+    /// runtime has one), under the policy's compile limits.
+    #[tracing::instrument(skip_all, fields(plugin, version))]
+    pub fn load_upload(&self, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        self.load_with(bytes, true, Origin::Upload)
     }
 
-    fn load_with(&self, bytes: &[u8], cached: bool) -> Result<LoadedPlugin, LoadError> {
+    /// [`Runtime::load_upload`] without reading or writing the compile cache: every check a
+    /// load makes, and nothing kept (for an upload its admin has not added yet).
+    pub fn check_upload(&self, bytes: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        self.load_with(bytes, false, Origin::Upload)
+    }
+
+    fn load_with(
+        &self,
+        bytes: &[u8],
+        cached: bool,
+        origin: Origin,
+    ) -> Result<LoadedPlugin, LoadError> {
         let inspection = inspect(bytes)?;
         let span = tracing::Span::current();
         span.record("plugin", inspection.manifest.id.as_str());
         span.record("version", inspection.manifest.version.as_str());
+        let compile = || -> Result<Compiled, LoadError> {
+            match (&self.compile_worker, origin) {
+                (Some(worker), Origin::Upload) => {
+                    let artifact = worker.compile(bytes)?;
+                    let component = super::compiler::load(&self.engine, &artifact)
+                        .map_err(LoadError::Compile)?;
+                    Ok(Compiled {
+                        component,
+                        artifact: Some(artifact),
+                    })
+                }
+                _ => Ok(Compiled {
+                    component: Component::new(&self.engine, bytes).map_err(LoadError::Compile)?,
+                    artifact: None,
+                }),
+            }
+        };
         let (component, cache) = match &self.compile_cache {
-            Some(compile_cache) if cached => compile_cache.component(&self.engine, bytes),
-            _ => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Disabled)),
-        }
-        .map_err(LoadError::Compile)?;
+            Some(compile_cache) if cached => {
+                compile_cache.component(&self.engine, bytes, compile)?
+            }
+            _ => (compile()?.component, CacheOutcome::Disabled),
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -394,6 +454,7 @@ impl Runtime {
                 log: Vec::new(),
                 requests: 0,
                 saw_429: false,
+                host_cpu: Duration::ZERO,
             };
         };
         let bound = bind_secrets(&plugin.inspection.manifest, &secrets, &config);
@@ -420,9 +481,11 @@ impl Runtime {
         };
         let requests = store.data().requests;
         let saw_429 = store.data().saw_429;
+        let host_cpu = store.data().cpu.host_total();
         let log = collect_log(&mut store, pipes, output);
         Outcome {
             saw_429,
+            host_cpu,
             result: result.map_err(guest_error),
             log,
             requests,
@@ -545,8 +608,7 @@ impl Runtime {
             log_bytes: 0,
             max_log_bytes: policy.output.max_log_bytes,
             max_log_line_chars: policy.output.max_log_line_chars,
-            cpu_ticks: 0,
-            cpu_budget_ticks: policy.cpu_ticks(plugin.granted.cpu),
+            cpu: CpuMeter::new(policy.cpu_ticks(plugin.granted.cpu), policy.cpu.tick),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -555,13 +617,11 @@ impl Runtime {
         store.set_hostcall_fuel(per_store.hostcall_fuel);
         store.set_max_component_handles(per_store.component_handles);
         store.set_epoch_deadline(1);
-        // Each tick observed while the guest runs is one tick of its CPU; waiting on host calls
-        // (an HTTP request) is not counted, except that a tick landing during the wait is charged
-        // once when the guest resumes: at most one tick per host call against the budget.
+        // Each tick observed while the guest runs is one tick of its CPU, and the host's work in
+        // its calls is added as measured (see `CpuMeter`); waiting on a service is not counted,
+        // except that a tick landing during the wait is charged once when the guest resumes.
         store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            state.cpu_ticks += 1;
-            if state.cpu_ticks > state.cpu_budget_ticks {
+            if ctx.data_mut().cpu.on_tick() {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -586,7 +646,7 @@ impl Runtime {
         }
         let state = store.data();
         let facts = TrapFacts {
-            cpu_exhausted: state.cpu_ticks > state.cpu_budget_ticks,
+            cpu_exhausted: state.cpu.exhausted(),
             memory_refused: state.limits.memory_refused,
         };
         classify_trap(err, facts, plugin.granted)

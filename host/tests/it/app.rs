@@ -78,6 +78,8 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         db,
         plugins: PluginSettings {
             secrets_key: Some(SecretString::from(TEST_SECRETS_KEY)),
+            // The bot runs in this test process; uploads compile in the real `tessera` binary.
+            compile_worker: Some(env!("CARGO_BIN_EXE_tessera").into()),
             ..PluginSettings::default()
         },
         data_dir: tempfile::tempdir().expect("a temp dir"),

@@ -1119,3 +1119,148 @@ async fn enabled_cap(backend: Backend) {
     assert!(text(&again).contains("is enabled"), "{again}");
     app.finish().await;
 }
+
+on_both_backends!(
+    a_server_whose_plugin_holds_every_slot_it_can_never_fails_another_servers_tickets,
+    starvation
+);
+async fn starvation(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    // A small sandbox: 4 slots, 2 per server; events of up to 3 s (the default).
+    app.plugins.max_concurrent_events = 4;
+    app.plugins.max_concurrent_events_per_server = 2;
+    app.install_plugin("test_sleep").await;
+    app.restart_bot().await;
+    app.set_up(10).await;
+    // Server A's hostile plugin sleeps at no CPU for as long as any event may run.
+    let enabled = app.enable_plugin("test-sleep", &[]).await;
+    assert!(text(&enabled).contains("is enabled"), "{enabled}");
+
+    // Server B, with the first-party example plugin.
+    let emu = &app.emu;
+    let guild2 = emu.add_guild(tessera_discord_emulator::GuildSpec::new(
+        "Second",
+        100_000_000_000_000_002,
+    ));
+    let staff2 = emu.add_role(guild2, "Staff", 0);
+    let lobby2 = emu.add_channel(guild2, "support", 0, None);
+    let admin = app.admin();
+    let answer = |i| async move {
+        emu.wait_for_reply(&i, crate::app::WAIT)
+            .await
+            .expect("an answer")
+    };
+    let set = answer(
+        emu.send_command(
+            guild2,
+            lobby2,
+            &admin,
+            "setup",
+            json!([{"name": "staff_role", "type": 8, "value": staff2.to_string()}]),
+        )
+        .await,
+    )
+    .await;
+    assert!(text(&set).contains("set up"), "{set}");
+    let prompt = answer(
+        emu.send_command(
+            guild2,
+            lobby2,
+            &admin,
+            "integrations",
+            sub("enable", Some("example")),
+        )
+        .await,
+    )
+    .await;
+    let done = answer(
+        emu.click_button(
+            guild2,
+            lobby2,
+            id(&prompt["id"]),
+            &admin,
+            "tessera:int:enable:example",
+        )
+        .await,
+    )
+    .await;
+    let done = if done["callback_type"] == 9 {
+        answer(
+            emu.submit_modal(
+                guild2,
+                lobby2,
+                &admin,
+                "tessera:int:form:enable:example",
+                &[],
+            )
+            .await,
+        )
+        .await
+    } else {
+        done
+    };
+    assert!(text(&done).contains("is enabled"), "{done}");
+
+    // Six of server A's members open tickets at once: its plugin holds both of A's slots for
+    // the whole event, and A's other events wait for them.
+    let mut in_a = Vec::new();
+    for n in 1..=6u64 {
+        in_a.push(
+            emu.send_command(app.guild, app.lobby, &app.member(n), "open", json!([]))
+                .await,
+        );
+    }
+    // Meanwhile server B's members open two tickets at once.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let one = emu
+        .send_command(guild2, lobby2, &app.member(11), "open", json!([]))
+        .await;
+    let two = emu
+        .send_command(guild2, lobby2, &app.member(12), "open", json!([]))
+        .await;
+    let (one, two) = tokio::join!(answer(one), answer(two));
+    let took = started.elapsed();
+    assert!(
+        text(&one).contains("Your ticket is open") && text(&two).contains("Your ticket is open"),
+        "{one} {two}"
+    );
+    for i in in_a {
+        let a = answer(i).await;
+        assert!(text(&a).contains("Your ticket is open"), "{a}");
+    }
+    // B never waited for A's plugin (which holds its slots for 3 s).
+    assert!(took < std::time::Duration::from_millis(1500), "{took:?}");
+    // B's integration ran for both tickets; A's own extra events were not run, which is
+    // never counted against A's plugin either.
+    for member in [11u64, 12] {
+        let deliveries = app
+            .store
+            .deliveries_for_user(app.member(member).user_id)
+            .await
+            .expect("read");
+        let outcomes: Vec<_> = deliveries
+            .iter()
+            .map(|d| (d.guild_id, d.plugin_id.as_str(), d.outcome.as_str()))
+            .collect();
+        assert_eq!(outcomes, [(guild2, "example", "ok")]);
+    }
+    let mut outcomes_in_a = Vec::new();
+    for member in 1..=6u64 {
+        for d in app
+            .store
+            .deliveries_for_user(app.member(member).user_id)
+            .await
+            .expect("read")
+        {
+            outcomes_in_a.push(d.outcome);
+        }
+    }
+    assert!(
+        outcomes_in_a.len() <= 4 && outcomes_in_a.iter().all(|o| o == "timeout"),
+        "only events that ran are recorded: {outcomes_in_a:?}"
+    );
+    app.finish().await;
+}

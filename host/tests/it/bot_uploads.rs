@@ -704,3 +704,63 @@ async fn upload_room(backend: Backend) {
     assert_eq!(stored.len(), 10, "only the current version of each is kept");
     app.finish().await;
 }
+
+on_both_backends!(
+    an_upload_is_compiled_within_the_operators_limits_or_refused_with_a_reason,
+    compile_limits
+);
+async fn compile_limits(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.plugins.uploads_per_hour = 100;
+    // Compiling even the smallest plugin takes more memory than this (test-noop needs 3 MiB).
+    app.plugins.compile_memory_mib = 1;
+    app.restart_bot().await;
+    app.set_up(1).await;
+    let admin = app.admin();
+    let (answer, _) = upload_as(&app, &admin, "test_noop.wasm", plugin("test_noop")).await;
+    let t = text(&answer);
+    assert!(
+        t.contains("Compiling that file needs more memory than this bot allows (1 MiB)"),
+        "{t}"
+    );
+    assert!(answer["components"].as_array().is_none_or(Vec::is_empty));
+
+    // A compiler that does not finish in time is stopped, and the admin told so.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let hanging = dir.path().join("worker.sh");
+    std::fs::write(&hanging, "#!/bin/sh\nexec sleep 30\n").expect("write");
+    std::fs::set_permissions(
+        &hanging,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    app.plugins.compile_memory_mib = 1024;
+    app.plugins.compile_secs = 1;
+    app.plugins.compile_worker = Some(hanging);
+    app.restart_bot().await;
+    let (answer, _) = upload_as(&app, &admin, "test_noop.wasm", plugin("test_noop")).await;
+    assert!(
+        text(&answer).contains("took too long to compile"),
+        "{answer}"
+    );
+
+    // Within the limits, the same file is shown for confirmation.
+    app.plugins.compile_secs = 60;
+    app.plugins.compile_worker = Some(env!("CARGO_BIN_EXE_tessera").into());
+    app.restart_bot().await;
+    let (answer, _) = upload_as(&app, &admin, "test_noop.wasm", plugin("test_noop")).await;
+    assert!(
+        text(&answer).contains("(`test-noop` 0.1.0) to this server?"),
+        "{answer}"
+    );
+    // Nothing refused was stored.
+    assert!(app
+        .store
+        .integration_consents(app.guild)
+        .await
+        .expect("read")
+        .is_empty());
+    app.finish().await;
+}

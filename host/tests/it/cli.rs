@@ -268,6 +268,17 @@ fn plugin_run_names_why_a_plugin_stopped() {
         message.contains("1073741824") && !message.contains("backtrace"),
         "{json}"
     );
+
+    let leak = plugin_path("test_leak");
+    let (out, _dir) = tessera(&["plugin", "run", &leak, "--user", "42"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["error"]["kind"], "trap", "{json}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("resource table") && !message.contains("backtrace"),
+        "{json}"
+    );
 }
 
 #[tokio::test]

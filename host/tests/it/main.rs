@@ -4,6 +4,7 @@
 //! - `app`: `spawn_app()` — the Discord emulator, a fresh database and the real bot.
 //! - `store`: the store suite, on both backends.
 //! - `compile_cache`: compiled plugins cached on disk, through the runtime.
+//! - `compile_worker`: uploads compile in a worker process stopped at CPU, memory and time limits.
 //! - `embedded`: the first-party plugins shipped inside the binary.
 //! - `fair_share`: one server's plugins cannot starve another's of sandbox slots.
 //! - `guest_unit_tests`: the SDK's and the first-party plugins' own unit tests, run natively.
@@ -20,6 +21,7 @@ mod bot_tickets;
 mod bot_uploads;
 mod cli;
 mod compile_cache;
+mod compile_worker;
 mod db;
 mod embedded;
 mod fair_share;

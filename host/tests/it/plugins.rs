@@ -342,6 +342,19 @@ async fn a_host_function_stopping_the_plugin_names_its_cause() {
     assert!(message.contains("1073741824"), "{message}");
     assert!(!message.contains("backtrace"), "{message}");
     still_serving(&rt).await;
+
+    // A plugin keeping every resource handle it is given is stopped at the store's limit
+    // (1,024 entries), and the reason names it.
+    let err = run(&rt, "test_leak", &[])
+        .await
+        .result
+        .expect_err("100,000 kept pollables are refused");
+    let PluginFailure::Trap(message) = &err.failure else {
+        panic!("a host stop is reported as a trap: {err:?}");
+    };
+    assert!(message.contains("resource table"), "{message}");
+    assert!(!message.contains("backtrace"), "{message}");
+    still_serving(&rt).await;
 }
 
 #[tokio::test]
@@ -592,6 +605,39 @@ async fn redirects_are_returned_not_followed_and_large_or_slow_answers_fail() {
     assert!(
         out.get("error").is_some_and(|e| e.starts_with("timeout")),
         "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn waiting_for_a_service_is_not_the_plugins_cpu_but_the_hosts_work_for_it_is() {
+    let (port, _) = serve(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+        std::time::Duration::from_millis(1500),
+    )
+    .await;
+    let mut policy = policy(true, &[("allowed.test", "127.0.0.1")]);
+    policy.cpu.default = std::time::Duration::from_millis(200);
+    policy.cpu.ceiling = std::time::Duration::from_millis(200);
+    let rt = Runtime::new(policy).expect("runtime");
+    let loaded = rt.load(&plugin("test_fetch")).expect("loads");
+    let mut cfg = config(&[]);
+    cfg.insert("url".into(), format!("http://allowed.test:{port}/"));
+    let outcome = rt
+        .on_ticket_opened(&loaded, USER, cfg, HashMap::new())
+        .await;
+    // 1.5 s of waiting against a 200 ms CPU budget: the plugin got its answer.
+    let out: HashMap<String, String> = outcome.result.expect("not stopped").into_iter().collect();
+    assert_eq!(
+        out.get("status").map(String::as_str),
+        Some("200"),
+        "{out:?}"
+    );
+    // The host's own work for the call was measured, and it is not the wait.
+    assert!(
+        outcome.host_cpu > std::time::Duration::ZERO
+            && outcome.host_cpu < std::time::Duration::from_millis(200),
+        "{:?}",
+        outcome.host_cpu
     );
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, StoreLimits};
@@ -34,8 +35,75 @@ pub struct State {
     pub(super) log_bytes: usize,
     pub(super) max_log_bytes: usize,
     pub(super) max_log_line_chars: usize,
-    pub(super) cpu_ticks: u64,
-    pub(super) cpu_budget_ticks: u64,
+    pub(super) cpu: CpuMeter,
+}
+
+/// The guest's CPU budget, in epoch ticks, and what the host spent working for it.
+///
+/// Each tick observed while the guest runs is one tick of its CPU. Time inside the host's own
+/// calls (`log`, `config`, `http`) is measured as the host works ([`timed`]: only while the
+/// call's future is being polled, never while it waits for a service) and charged on top, whole
+/// ticks at a time, at the guest's next tick.
+#[derive(Debug)]
+pub(super) struct CpuMeter {
+    ticks: u64,
+    budget: u64,
+    tick: Duration,
+    host_uncharged: Duration,
+    host_total: Duration,
+}
+
+impl CpuMeter {
+    pub(super) fn new(budget: u64, tick: Duration) -> CpuMeter {
+        CpuMeter {
+            ticks: 0,
+            budget,
+            tick: tick.max(Duration::from_micros(1)),
+            host_uncharged: Duration::ZERO,
+            host_total: Duration::ZERO,
+        }
+    }
+
+    /// The host worked `spent` for the guest.
+    pub(super) fn charge_host(&mut self, spent: Duration) {
+        self.host_uncharged += spent;
+        self.host_total += spent;
+    }
+
+    /// One tick passed while the guest ran: charges it and the host's whole ticks since the
+    /// last one. Whether the budget is now spent.
+    pub(super) fn on_tick(&mut self) -> bool {
+        let host_ticks = (self.host_uncharged.as_nanos() / self.tick.as_nanos()) as u64;
+        self.host_uncharged =
+            Duration::from_nanos((self.host_uncharged.as_nanos() % self.tick.as_nanos()) as u64);
+        self.ticks = self.ticks.saturating_add(1).saturating_add(host_ticks);
+        self.exhausted()
+    }
+
+    /// Whether more was charged than the budget.
+    pub(super) fn exhausted(&self) -> bool {
+        self.ticks > self.budget
+    }
+
+    /// Everything the host's calls took for this guest.
+    pub(super) fn host_total(&self) -> Duration {
+        self.host_total
+    }
+}
+
+/// Runs `work` and returns its output with the time spent inside its polls: what the host
+/// worked on the guest's behalf, without the time it waited (for a service, for the runtime).
+pub(super) async fn timed<F: std::future::Future>(work: F) -> (F::Output, Duration) {
+    let mut work = std::pin::pin!(work);
+    let mut spent = Duration::ZERO;
+    let output = std::future::poll_fn(|cx| {
+        let started = Instant::now();
+        let polled = std::future::Future::poll(work.as_mut(), cx);
+        spent += started.elapsed();
+        polled
+    })
+    .await;
+    (output, spent)
 }
 
 /// wasmtime's `StoreLimits`, remembering whether it refused memory: a failed growth becomes a
@@ -139,11 +207,17 @@ impl wit_types::Host for State {}
 
 impl wit_config::Host for State {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.config.get(&key).cloned())
+        let started = Instant::now();
+        let value = self.config.get(&key).cloned();
+        self.cpu.charge_host(started.elapsed());
+        Ok(value)
     }
 
     async fn has_secret(&mut self, name: String) -> wasmtime::Result<bool> {
-        Ok(self.secrets.iter().any(|s| s.name == name))
+        let started = Instant::now();
+        let has = self.secrets.iter().any(|s| s.name == name);
+        self.cpu.charge_host(started.elapsed());
+        Ok(has)
     }
 }
 
@@ -155,7 +229,9 @@ impl wit_log::Host for State {
             wit_log::Level::Warn => "warn",
             wit_log::Level::Error => "error",
         };
+        let started = Instant::now();
         self.push_log(level, &message);
+        self.cpu.charge_host(started.elapsed());
         Ok(())
     }
 }
@@ -186,9 +262,9 @@ impl wit_http::Host for State {
         let egress = self.egress.clone();
         let hosts = self.hosts.clone();
         let secrets = self.secrets.clone();
-        let result = egress
-            .fetch(&hosts, &secrets, outgoing, &mut self.requests)
-            .await;
+        let (result, spent) =
+            timed(egress.fetch(&hosts, &secrets, outgoing, &mut self.requests)).await;
+        self.cpu.charge_host(spent);
         if matches!(&result, Ok(r) if r.status == 429) {
             self.saw_429 = true;
         }
@@ -235,6 +311,33 @@ pub(super) fn collect_log(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_work_is_charged_in_whole_ticks_on_top_of_the_guests() {
+        let tick = Duration::from_millis(10);
+        let mut meter = CpuMeter::new(5, tick);
+        assert!(!meter.on_tick(), "1 of 5");
+        meter.charge_host(Duration::from_millis(25));
+        assert!(!meter.on_tick(), "1 + 1 + 2 of the host's = 4 of 5");
+        assert!(!meter.on_tick(), "5 of 5 (the host's 5 ms left over)");
+        meter.charge_host(Duration::from_millis(5));
+        assert!(meter.on_tick(), "5 + 1 + 1 = 7 > 5");
+        assert_eq!(meter.host_total(), Duration::from_millis(30));
+    }
+
+    #[tokio::test]
+    async fn only_the_time_inside_polls_counts_as_the_hosts_work() {
+        let (_, waiting) = timed(tokio::time::sleep(Duration::from_millis(200))).await;
+        assert!(waiting < Duration::from_millis(50), "{waiting:?}");
+        let (_, working) = timed(async {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_millis(60) {
+                std::hint::spin_loop();
+            }
+        })
+        .await;
+        assert!(working >= Duration::from_millis(60), "{working:?}");
+    }
 
     #[test]
     fn a_log_entry_is_one_line_with_control_characters_escaped() {
