@@ -620,10 +620,18 @@ async fn waiting_for_a_service_is_not_the_plugins_cpu_but_the_hosts_work_for_it_
     policy.cpu.ceiling = std::time::Duration::from_millis(200);
     let rt = Runtime::new(policy).expect("runtime");
     let loaded = rt.load(&plugin("test_fetch")).expect("loads");
-    let mut cfg = config(&[]);
-    cfg.insert("url".into(), format!("http://allowed.test:{port}/"));
+    let with_url = |url: String| {
+        let mut cfg = config(&[]);
+        cfg.insert("url".into(), url);
+        cfg
+    };
     let outcome = rt
-        .on_ticket_opened(&loaded, USER, cfg, HashMap::new())
+        .on_ticket_opened(
+            &loaded,
+            USER,
+            with_url(format!("http://allowed.test:{port}/")),
+            HashMap::new(),
+        )
         .await;
     // 1.5 s of waiting against a 200 ms CPU budget: the plugin got its answer.
     let out: HashMap<String, String> = outcome.result.expect("not stopped").into_iter().collect();
@@ -632,12 +640,28 @@ async fn waiting_for_a_service_is_not_the_plugins_cpu_but_the_hosts_work_for_it_
         Some("200"),
         "{out:?}"
     );
-    // The host's own work for the call was measured, and it is not the wait.
+    // The host's own work for the request (connecting, sending, reading) was measured and
+    // charged, and it is not the wait: more than for a request refused before it leaves.
     assert!(
-        outcome.host_cpu > std::time::Duration::ZERO
-            && outcome.host_cpu < std::time::Duration::from_millis(200),
+        outcome.host_cpu < std::time::Duration::from_millis(200),
         "{:?}",
         outcome.host_cpu
+    );
+    let refused = rt
+        .on_ticket_opened(
+            &loaded,
+            USER,
+            with_url("http://elsewhere.test/".into()),
+            HashMap::new(),
+        )
+        .await;
+    let out: HashMap<String, String> = refused.result.expect("answers").into_iter().collect();
+    assert!(out.contains_key("error"), "{out:?}");
+    assert!(
+        outcome.host_cpu > refused.host_cpu,
+        "a request made: {:?}; a request refused: {:?}",
+        outcome.host_cpu,
+        refused.host_cpu
     );
 }
 
