@@ -57,9 +57,7 @@ fn slow_to_compile(functions: usize, depth: usize) -> Vec<u8> {
         leb128(n % 64, &mut body);
         body.push(0x6c); // i32.mul
     }
-    for _ in 1..depth {
-        body.push(0x6a); // i32.add
-    }
+    body.extend(std::iter::repeat_n(0x6a, depth - 1)); // i32.add
     body.push(0x0b);
     let mut module = b"\0asm\x01\0\0\0".to_vec();
     section(1, &[1, 0x60, 1, 0x7f, 1, 0x7f], &mut module);

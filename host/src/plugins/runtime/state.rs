@@ -13,9 +13,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::tessera::plugin::{
     config as wit_config, http as wit_http, log as wit_log, types as wit_types,
 };
-use crate::discord::text::is_invisible_format;
 use crate::plugins::egress::{AllowedHost, BoundSecret, Egress, FetchFailure, OutgoingRequest};
 use crate::plugins::policy::OutputCaps;
+use crate::unicode::is_invisible_format;
 
 /// Per-event host state: everything a store holds.
 pub struct State {
