@@ -60,6 +60,7 @@ impl World {
             data_dir: dir.path().to_owned(),
             log: "error".into(),
             plugins: Default::default(),
+            transcripts: Default::default(),
         };
         bot.spawn(async move {
             let app = Application::build(settings).await.expect("the bot builds");

@@ -7,8 +7,10 @@ use serenity::model::id::{ApplicationId, UserId};
 use tokio_util::task::TaskTracker;
 
 use crate::cache::DiscordCache;
+use crate::discord::capture::Cdn;
 use crate::integrations::Integrations;
 use crate::store::Store;
+use crate::transcripts::Transcripts;
 
 /// Entries per cache kind; enough for a busy process, small enough to bound memory.
 pub const CACHE_CAPACITY: u64 = 10_000;
@@ -27,6 +29,10 @@ pub struct Bot {
     pub commands_registered: AtomicBool,
     /// The plugins this process can run.
     pub integrations: std::sync::Arc<Integrations>,
+    /// Transcripts, if the operator configured a transcript key.
+    pub transcripts: Option<std::sync::Arc<Transcripts>>,
+    /// Downloads from Discord's CDN (transcripts keep attachments and avatars).
+    pub cdn: Cdn,
 }
 
 impl Bot {
@@ -39,8 +45,15 @@ impl Bot {
     }
 
     /// Fresh state around an open store.
-    pub fn new(store: Store, integrations: std::sync::Arc<Integrations>) -> Bot {
+    pub fn new(
+        store: Store,
+        integrations: std::sync::Arc<Integrations>,
+        transcripts: Option<Transcripts>,
+        cdn: Cdn,
+    ) -> Bot {
         Bot {
+            transcripts: transcripts.map(std::sync::Arc::new),
+            cdn,
             store,
             cache: DiscordCache::new(CACHE_CAPACITY),
             inflight: TaskTracker::new(),

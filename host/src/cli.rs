@@ -91,6 +91,13 @@ pub fn main() -> ExitCode {
                 };
                 match app.run_until_stopped(shutdown_signal()).await {
                     Ok(()) => ExitCode::SUCCESS,
+                    // Something the operator must fix before starting again.
+                    Err(err) if err.downcast_ref::<StartupError>().is_some() => {
+                        match err.downcast_ref::<StartupError>() {
+                            Some(startup) => startup_failure(startup),
+                            None => ExitCode::from(2),
+                        }
+                    }
                     Err(err) => {
                         eprintln!("error: {err}");
                         ExitCode::from(1)

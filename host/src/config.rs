@@ -27,6 +27,38 @@ pub struct Settings {
     /// Integration (plugin) settings.
     #[serde(default)]
     pub plugins: PluginSettings,
+    /// Transcript settings.
+    #[serde(default)]
+    pub transcripts: TranscriptSettings,
+}
+
+/// Transcripts of closed tickets: the key that seals them, what is kept, for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TranscriptSettings {
+    /// 32 random bytes, base64, sealing transcripts at rest. Without it, no server can turn
+    /// transcripts on, and the bot does not ask Discord for message content.
+    pub key: Option<SecretString>,
+    /// Earlier keys, still used to open transcripts sealed with them (rotation).
+    pub old_keys: Vec<SecretString>,
+    /// The largest attachment (or avatar) kept with a transcript, bytes.
+    pub max_file_bytes: u64,
+    /// The most bytes of files kept with one transcript.
+    pub max_total_bytes: u64,
+    /// Days a transcript is kept at most; a server may choose fewer.
+    pub retention_days: u32,
+}
+
+impl Default for TranscriptSettings {
+    fn default() -> Self {
+        TranscriptSettings {
+            key: None,
+            old_keys: Vec::new(),
+            max_file_bytes: 8 << 20,
+            max_total_bytes: 50 << 20,
+            retention_days: 90,
+        }
+    }
 }
 
 /// Integration settings. The sandbox limits default to DESIGN.md's; an operator may tighten
@@ -182,6 +214,21 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PLUGINS_UPLOADS", "plugins.uploads"),
     ("PLUGINS_UPLOAD_MAX_BYTES", "plugins.upload_max_bytes"),
     ("PLUGINS_UPLOADS_PER_HOUR", "plugins.uploads_per_hour"),
+    (
+        "PLUGINS_MAX_CONCURRENT_EVENTS",
+        "plugins.max_concurrent_events",
+    ),
+    (
+        "PLUGINS_MAX_CONCURRENT_EVENTS_PER_SERVER",
+        "plugins.max_concurrent_events_per_server",
+    ),
+    ("PLUGINS_COMPILE_SECS", "plugins.compile_secs"),
+    ("PLUGINS_COMPILE_MEMORY_MIB", "plugins.compile_memory_mib"),
+    ("PLUGINS_COMPILE_WORKER", "plugins.compile_worker"),
+    ("TRANSCRIPTS_KEY", "transcripts.key"),
+    ("TRANSCRIPTS_MAX_FILE_BYTES", "transcripts.max_file_bytes"),
+    ("TRANSCRIPTS_MAX_TOTAL_BYTES", "transcripts.max_total_bytes"),
+    ("TRANSCRIPTS_RETENTION_DAYS", "transcripts.retention_days"),
 ];
 
 fn env_name(setting: &str) -> Option<&'static str> {
@@ -282,6 +329,41 @@ impl Settings {
                     problem: problem.to_string(),
                 });
             }
+        }
+        if let Some(key) = &self.transcripts.key {
+            use secrecy::ExposeSecret;
+            let old: Vec<String> = self
+                .transcripts
+                .old_keys
+                .iter()
+                .map(|k| k.expose_secret().to_owned())
+                .collect();
+            if let Err((which, problem)) =
+                crate::transcripts::seal::TranscriptKeys::parse(key.expose_secret(), &old)
+            {
+                return Err(ConfigError {
+                    setting: match which {
+                        None => describe("transcripts.key"),
+                        Some(i) => format!("transcripts.old_keys[{i}]"),
+                    },
+                    problem: problem.to_string(),
+                });
+            }
+        } else if !self.transcripts.old_keys.is_empty() {
+            return Err(ConfigError {
+                setting: "transcripts.old_keys".into(),
+                problem: "needs transcripts.key (the current key) as well".into(),
+            });
+        }
+        if self.transcripts.retention_days == 0
+            || self.transcripts.max_total_bytes < self.transcripts.max_file_bytes
+        {
+            return Err(ConfigError {
+                setting: describe("transcripts.retention_days"),
+                problem:
+                    "retention_days must be at least 1, and max_total_bytes at least max_file_bytes"
+                        .into(),
+            });
         }
         for (setting, value) in [
             (

@@ -13,6 +13,7 @@
 
 use secrecy::ExposeSecret;
 pub mod action;
+pub mod capture;
 pub mod commands;
 pub mod failure;
 pub mod handler;
@@ -45,7 +46,12 @@ pub fn http_client(settings: &Settings, token: &secrecy::SecretString) -> Http {
     }
 }
 
-/// Gateway intents: guild create/delete only. Interactions need no intent; no privileged intents.
-pub fn intents() -> GatewayIntents {
+/// Gateway intents: guild create/delete only (interactions need no intent), plus the privileged
+/// MESSAGE_CONTENT intent when transcripts can be kept: without it, Discord hides the text of
+/// the messages the bot reads for a transcript.
+pub fn intents(transcripts: bool) -> GatewayIntents {
+    if transcripts {
+        return GatewayIntents::GUILDS | GatewayIntents::MESSAGE_CONTENT;
+    }
     GatewayIntents::GUILDS
 }

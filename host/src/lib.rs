@@ -6,6 +6,7 @@
 //! - [`config`] — typed settings from `tessera.toml` and `TESSERA_*` variables.
 //! - [`startup`] — builds the application and runs it until a shutdown signal.
 //! - [`telemetry`] — logging.
+//! - [`transcripts`] — closed tickets' conversations: captured, sealed, stored, rendered.
 //! - [`unicode`] — Unicode rules for showing text from members and plugins.
 //! - [`store`] — the database (SQLite or PostgreSQL) behind one API.
 //! - [`tickets`] — the ticket service: open, close, claim, members and their rules, behind a
@@ -35,4 +36,5 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tickets;
+pub mod transcripts;
 pub mod unicode;

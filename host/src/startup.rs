@@ -41,6 +41,9 @@ pub enum StartupError {
     /// Discord refused to set up the client.
     #[error("discord: {0}")]
     Discord(#[source] serenity::Error),
+    /// Discord refused the MESSAGE_CONTENT intent (gateway close 4014), which transcripts need.
+    #[error("discord: Discord refused the Message Content intent, which transcripts need because transcripts.key (TESSERA_TRANSCRIPTS_KEY) is set: turn on \"Message Content Intent\" for this bot in the Discord Developer Portal (Bot page), or unset transcripts.key")]
+    MessageContentRefused,
 }
 
 /// Opens the store and applies migrations.
@@ -85,8 +88,18 @@ impl Application {
                 return Err(StartupError::Plugins(err));
             }
         };
-        let bot = Arc::new(Bot::new(store, integrations));
-        let client = match serenity::client::ClientBuilder::new_with_http(http, intents())
+        let cdn = match crate::discord::capture::Cdn::new(&settings.discord.cdn_base) {
+            Ok(cdn) => cdn,
+            Err(err) => {
+                store.close().await;
+                return Err(StartupError::Plugins(err));
+            }
+        };
+        let transcripts = crate::transcripts::Transcripts::from_settings(&settings);
+        // Message content is asked for only when transcripts can be kept at all.
+        let intents = intents(transcripts.is_some());
+        let bot = Arc::new(Bot::new(store, integrations, transcripts, cdn));
+        let client = match serenity::client::ClientBuilder::new_with_http(http, intents)
             .event_handler(Handler::new(bot.clone()))
             .await
         {
@@ -110,7 +123,12 @@ impl Application {
         // the shutdown future wins the race on its own rather than waiting for `start` to end.
         let result = tokio::select! {
             started = self.client.start() => {
-                started.map_err(|err| anyhow::anyhow!("the Discord connection failed: {err}"))
+                started.map_err(|err| match err {
+                    serenity::Error::Gateway(
+                        serenity::gateway::GatewayError::DisallowedGatewayIntents,
+                    ) => anyhow::Error::new(StartupError::MessageContentRefused),
+                    err => anyhow::anyhow!("the Discord connection failed: {err}"),
+                })
             }
             () = shutdown => {
                 tracing::info!("shutting down: closing the gateway connection");

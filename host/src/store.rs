@@ -9,6 +9,7 @@ mod integrations;
 mod pending;
 mod plugins;
 mod tickets;
+mod transcripts;
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,6 +27,7 @@ pub use plugins::{GuildPlugin, InstalledPlugin, UploadHead};
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
 };
+pub use transcripts::TranscriptRow;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");

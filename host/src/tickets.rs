@@ -67,6 +67,8 @@ pub struct Tickets<'a, D, P> {
     pub plugins: &'a P,
     /// The bot's user id (it is never added to or removed from a ticket, and records undo work).
     pub bot_id: u64,
+    /// Transcripts, when the operator configured a key.
+    pub transcripts: Option<&'a crate::transcripts::Transcripts>,
 }
 
 impl<'a, D: DiscordPort, P: PluginPort> Tickets<'a, D, P> {
@@ -77,6 +79,16 @@ impl<'a, D: DiscordPort, P: PluginPort> Tickets<'a, D, P> {
             discord,
             plugins,
             bot_id,
+            transcripts: None,
         }
+    }
+
+    /// The service keeping transcripts where servers turned them on.
+    pub fn with_transcripts(
+        mut self,
+        transcripts: Option<&'a crate::transcripts::Transcripts>,
+    ) -> Self {
+        self.transcripts = transcripts;
+        self
     }
 }

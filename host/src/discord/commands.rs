@@ -152,7 +152,7 @@ impl<'a> Ctx<'a> {
             inv,
             guild_id: inv.guild_id?,
             caller: inv.caller()?,
-            rest: Rest::new(http, &bot.cache, bot.me(inv.application_id)),
+            rest: Rest::new(http, &bot.cache, &bot.cdn, bot.me(inv.application_id)),
         })
     }
 
@@ -161,9 +161,10 @@ impl<'a> Ctx<'a> {
         Tickets::new(
             &self.bot.store,
             &self.rest,
-            &self.bot.integrations,
+            &*self.bot.integrations,
             self.bot.me(self.inv.application_id).get(),
         )
+        .with_transcripts(self.bot.transcripts.as_deref())
     }
 }
 

@@ -1,7 +1,9 @@
 //! The REST implementation of the ticket service's [`DiscordPort`]: each method is one Discord
 //! call, and the words of what Tessera posts in tickets and log channels.
 
-use serenity::builder::{CreateActionRow, CreateButton, CreateChannel, CreateMessage};
+use serenity::builder::{
+    CreateActionRow, CreateAttachment, CreateButton, CreateChannel, CreateMessage,
+};
 use serenity::http::Http;
 use serenity::model::application::ButtonStyle;
 use serenity::model::channel::{ChannelType, PermissionOverwrite, PermissionOverwriteType};
@@ -9,12 +11,14 @@ use serenity::model::id::{ChannelId, GuildId, RoleId, UserId};
 use serenity::model::permissions::Permissions;
 
 use super::action::Action;
+use super::capture::Cdn;
 use super::failure::classify;
 use super::text::{neutralise, no_pings, ping_only};
 use super::welcome;
 use crate::cache::DiscordCache;
 use crate::tickets::port::DeleteReason;
 use crate::tickets::{ChannelRequest, DiscordFailure, DiscordPort, LogEvent, Notice, Welcome};
+use crate::transcripts::{CaptureLimits, Captured};
 
 /// What the opener may do in their ticket.
 pub const OPENER_ALLOW: Permissions = Permissions::VIEW_CHANNEL
@@ -74,15 +78,18 @@ pub fn ticket_buttons() -> Vec<CreateActionRow> {
 pub struct Rest<'a> {
     http: &'a Http,
     cache: &'a DiscordCache,
+    cdn: &'a Cdn,
     bot_id: UserId,
 }
 
 impl<'a> Rest<'a> {
-    /// The port over `http`; deleted channels are also forgotten by `cache`.
-    pub fn new(http: &'a Http, cache: &'a DiscordCache, bot_id: UserId) -> Rest<'a> {
+    /// The port over `http`; deleted channels are also forgotten by `cache`. Transcripts
+    /// download files from `cdn`.
+    pub fn new(http: &'a Http, cache: &'a DiscordCache, cdn: &'a Cdn, bot_id: UserId) -> Rest<'a> {
         Rest {
             http,
             cache,
+            cdn,
             bot_id,
         }
     }
@@ -205,6 +212,45 @@ impl DiscordPort for Rest<'_> {
             .map_err(|err| refused(&err, "editing ticket overwrites"))
     }
 
+    async fn capture(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        limits: CaptureLimits,
+    ) -> Result<Captured, DiscordFailure> {
+        super::capture::capture(
+            self.http, self.cache, self.cdn, guild_id, channel_id, limits,
+        )
+        .await
+        .map_err(|err| refused(&err, "reading the ticket's messages for its transcript"))
+    }
+
+    async fn guild_name(&self, guild_id: u64) -> String {
+        match GuildId::new(guild_id).to_partial_guild(self.http).await {
+            Ok(guild) => guild.name,
+            Err(_) => String::new(),
+        }
+    }
+
+    async fn post_log_file(
+        &self,
+        log_channel_id: u64,
+        event: &LogEvent,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), DiscordFailure> {
+        let message = CreateMessage::new()
+            .content(log_text(event))
+            .allowed_mentions(no_pings())
+            .add_file(CreateAttachment::bytes(bytes, file_name));
+        self.send(
+            log_channel_id,
+            message,
+            "posting a transcript to the log channel",
+        )
+        .await
+    }
+
     async fn revoke_member(&self, channel_id: u64, user_id: u64) -> Result<(), DiscordFailure> {
         ChannelId::new(channel_id)
             .delete_permission(
@@ -236,6 +282,24 @@ fn log_text(event: &LogEvent) -> String {
             "🔒 Ticket {} (opened by <@{opener_id}>) closed by <@{closer_id}>. Reason: {}",
             number(*n),
             // The closer's own words: inert, like every other member text.
+            reason.as_deref().map_or_else(|| "none given".to_owned(), neutralise)
+        ),
+        LogEvent::Transcript {
+            number: n,
+            opener_id,
+            closer_id,
+            claimed_by,
+            reason,
+            opened_at,
+            closed_at,
+            messages,
+        } => format!(
+            "🔒 Ticket {} (opened by <@{opener_id}> <t:{}:f>) closed by <@{closer_id}> <t:{}:f>. \
+             Claimed by: {}. Reason: {}. Transcript: {messages} messages, attached.",
+            number(*n),
+            opened_at / 1000,
+            closed_at / 1000,
+            claimed_by.map_or_else(|| "nobody".to_owned(), |c| format!("<@{c}>")),
             reason.as_deref().map_or_else(|| "none given".to_owned(), neutralise)
         ),
         LogEvent::IntegrationDisabled(disabled) => format!(

@@ -110,7 +110,7 @@ async fn finish(bot: &Bot, http: &Http, inv: &Invocation<'_>, reply: anyhow::Res
             channel_id,
         }) => {
             let bot_id = bot.me(inv.application_id);
-            let rest = Rest::new(http, &bot.cache, bot_id);
+            let rest = Rest::new(http, &bot.cache, &bot.cdn, bot_id);
             let tickets = Tickets::new(&bot.store, &rest, &*bot.integrations, bot_id.get());
             if let Some(advice) =
                 commands::delete_closed_channel(&tickets, guild_id, channel_id).await

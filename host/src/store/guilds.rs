@@ -19,6 +19,12 @@ pub struct GuildSettings {
     pub max_open: u8,
     /// The welcome message template (`/welcome set`); `None` means the default text.
     pub welcome_template: Option<String>,
+    /// Whether closed tickets' conversations are kept as transcripts (off by default).
+    pub transcripts: bool,
+    /// Whether the opener also gets the transcript by DM.
+    pub transcript_dm: bool,
+    /// Days a transcript is kept, if shorter than the operator's ceiling.
+    pub transcript_retention_days: Option<u32>,
 }
 
 /// What `/setup` sets; `None` keeps a field as it was (or its default on first setup).
@@ -32,6 +38,12 @@ pub struct SettingsUpdate {
     pub log_channel_id: Option<u64>,
     /// New limit, if given.
     pub max_open: Option<u8>,
+    /// Transcripts on or off, if given.
+    pub transcripts: Option<bool>,
+    /// Transcripts by DM on or off, if given.
+    pub transcript_dm: Option<bool>,
+    /// New retention in days, if given.
+    pub transcript_retention_days: Option<u32>,
 }
 
 /// One blacklisted member.
@@ -54,6 +66,7 @@ where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(GuildSettings {
         guild_id: unsf(row.try_get("guild_id")?),
@@ -62,12 +75,17 @@ where
         log_channel_id: row.try_get::<Option<i64>, _>("log_channel_id")?.map(unsf),
         max_open: row.try_get::<i64, _>("max_open")?.clamp(1, 10) as u8,
         welcome_template: row.try_get("welcome_template")?,
+        transcripts: row.try_get("transcripts")?,
+        transcript_dm: row.try_get("transcript_dm")?,
+        transcript_retention_days: row
+            .try_get::<Option<i64>, _>("transcript_retention_days")?
+            .map(|d| d.clamp(1, i64::from(u32::MAX)) as u32),
     })
 }
 
 macro_rules! settings_columns {
     () => {
-        "guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template"
+        "guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template, transcripts, transcript_dm, transcript_retention_days"
     };
 }
 
@@ -91,13 +109,16 @@ impl Store {
         guild_id: u64,
         update: &SettingsUpdate,
     ) -> Result<GuildSettings, StoreError> {
-        let sql = concat!("INSERT INTO guild_settings (guild_id, staff_role_id, category_id, log_channel_id, max_open, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, COALESCE($5, 1), $6, $6) \
+        let sql = concat!("INSERT INTO guild_settings (guild_id, staff_role_id, category_id, log_channel_id, max_open, transcripts, transcript_dm, transcript_retention_days, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, COALESCE($5, 1), COALESCE($7, FALSE), COALESCE($8, FALSE), $9, $6, $6) \
              ON CONFLICT (guild_id) DO UPDATE SET \
                staff_role_id = excluded.staff_role_id, \
                category_id = COALESCE(excluded.category_id, guild_settings.category_id), \
                log_channel_id = COALESCE(excluded.log_channel_id, guild_settings.log_channel_id), \
                max_open = COALESCE($5, guild_settings.max_open), \
+               transcripts = COALESCE($7, guild_settings.transcripts), \
+               transcript_dm = COALESCE($8, guild_settings.transcript_dm), \
+               transcript_retention_days = COALESCE($9, guild_settings.transcript_retention_days), \
                updated_at = excluded.updated_at \
              RETURNING ", settings_columns!(), "");
         on_db!(self, pool => {
@@ -108,6 +129,9 @@ impl Store {
                 .bind(update.log_channel_id.map(sf))
                 .bind(update.max_open.map(i64::from))
                 .bind(now_ms())
+                .bind(update.transcripts)
+                .bind(update.transcript_dm)
+                .bind(update.transcript_retention_days.map(i64::from))
                 .fetch_one(pool)
                 .await?;
             Ok(settings_from_row(&row)?)

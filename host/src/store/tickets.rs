@@ -188,7 +188,7 @@ impl Store {
             // one server are serialised, which is what makes the limit and the numbering exact.
             let counter = sqlx::query(
                 "UPDATE guild_settings SET last_ticket_number = last_ticket_number + 1 \
-                 WHERE guild_id = $1 RETURNING last_ticket_number, guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template",
+                 WHERE guild_id = $1 RETURNING last_ticket_number, guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template, transcripts, transcript_dm, transcript_retention_days",
             )
             .bind(g)
             .fetch_optional(&mut *tx)

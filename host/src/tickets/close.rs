@@ -6,6 +6,7 @@ use super::{
     Caller, DiscordFailure, DiscordPort, Doing, LogEvent, PluginPort, TicketError, Tickets,
 };
 use crate::store::{GuildSettings, Ticket};
+use crate::transcripts::Transcripts;
 
 /// The result of asking to close a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,16 +45,87 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         else {
             return Ok(CloseOutcome::AlreadyClosed);
         };
+        let transcript = match (self.transcripts, settings.transcripts, closed.channel_id) {
+            (Some(transcripts), true, Some(channel)) => {
+                self.keep_transcript(transcripts, &closed, settings, channel)
+                    .await
+            }
+            _ => None,
+        };
         if let Some(log) = settings.log_channel_id {
-            let event = LogEvent::Closed {
-                number: closed.number,
-                opener_id: closed.opener_id,
-                closer_id: caller.user_id,
-                reason: reason.map(str::to_owned),
-            };
-            let _ = self.discord.post_log(log, &event).await;
+            match transcript {
+                Some((html, messages)) => {
+                    let event = LogEvent::Transcript {
+                        number: closed.number,
+                        opener_id: closed.opener_id,
+                        closer_id: caller.user_id,
+                        claimed_by: closed.claimed_by,
+                        reason: reason.map(str::to_owned),
+                        opened_at: closed.opened_at,
+                        closed_at: closed.closed_at.unwrap_or(closed.opened_at),
+                        messages,
+                    };
+                    let name = format!("transcript-{:04}.html", closed.number);
+                    let _ = self
+                        .discord
+                        .post_log_file(log, &event, &name, html.into_bytes())
+                        .await;
+                }
+                None => {
+                    let event = LogEvent::Closed {
+                        number: closed.number,
+                        opener_id: closed.opener_id,
+                        closer_id: caller.user_id,
+                        reason: reason.map(str::to_owned),
+                    };
+                    let _ = self.discord.post_log(log, &event).await;
+                }
+            }
         }
         Ok(CloseOutcome::Closed(closed))
+    }
+
+    /// Captures, seals and stores the closed ticket's transcript; its HTML and message count.
+    /// A transcript that cannot be made is logged and the close goes on without it.
+    async fn keep_transcript(
+        &self,
+        transcripts: &Transcripts,
+        closed: &Ticket,
+        settings: &GuildSettings,
+        channel_id: u64,
+    ) -> Option<(String, usize)> {
+        let captured = match self
+            .discord
+            .capture(closed.guild_id, channel_id, transcripts.limits())
+            .await
+        {
+            Ok(captured) => captured,
+            Err(failure) => {
+                tracing::warn!(
+                    ?failure,
+                    ticket_id = closed.id,
+                    "the ticket's transcript could not be captured; it was closed without one"
+                );
+                return None;
+            }
+        };
+        let guild_name = self.discord.guild_name(closed.guild_id).await;
+        let (transcript, assets) = transcripts.build(&guild_name, closed, captured);
+        if let Err(err) = transcripts
+            .save(
+                self.store,
+                closed.id,
+                &transcript,
+                &assets,
+                settings.transcript_retention_days,
+                crate::store::now_ms(),
+            )
+            .await
+        {
+            tracing::error!(error = %err, ticket_id = closed.id, "the ticket's transcript could not be stored; it is still posted to the log channel");
+        }
+        let messages = transcript.messages.len();
+        Some((Transcripts::render(&transcript, &assets), messages))
     }
 
     /// Deletes a closed ticket's channel. A channel that is already gone counts as deleted.
@@ -76,8 +148,159 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::TicketStatus;
-    use crate::tickets::fake::{manager, member, staff, World};
+    use crate::store::{SettingsUpdate, TicketStatus};
+    use crate::tickets::fake::{manager, member, staff, World, GUILD, STAFF_ROLE};
+    use crate::transcripts::model::{Message, Participant};
+    use crate::transcripts::seal::TranscriptKeys;
+    use crate::transcripts::{CaptureLimits, Captured};
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn transcripts() -> Transcripts {
+        let limits = CaptureLimits {
+            max_file_bytes: 1 << 20,
+            max_total_bytes: 4 << 20,
+        };
+        Transcripts::new(TranscriptKeys::parse(KEY, &[]).unwrap(), limits, 90)
+    }
+
+    fn said(text: &str) -> Captured {
+        Captured {
+            participants: vec![Participant {
+                id: 5,
+                username: "opener".into(),
+                display_name: None,
+                avatar: None,
+                bot: false,
+            }],
+            messages: vec![Message {
+                id: 1,
+                author_id: 5,
+                content: text.into(),
+                sent_at: 1,
+                edited_at: None,
+                reply_to: None,
+                embeds: Vec::new(),
+                attachments: Vec::new(),
+                mentions: Vec::new(),
+                removed: false,
+            }],
+            assets: Vec::new(),
+        }
+    }
+
+    async fn transcripts_on(world: &World, days: Option<u32>) {
+        let update = SettingsUpdate {
+            staff_role_id: STAFF_ROLE,
+            transcripts: Some(true),
+            transcript_retention_days: days,
+            ..SettingsUpdate::default()
+        };
+        world.store.save_settings(GUILD, &update).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn with_transcripts_on_the_conversation_is_kept_sealed_and_posted_to_the_log() {
+        let world = World::set_up(1).await;
+        transcripts_on(&world, Some(7)).await;
+        let (ticket, settings) = world.open_ticket(5).await;
+        assert!(settings.transcripts);
+        world.refuse(|s| s.capture = Some(said("the secret words")));
+        let keys = transcripts();
+        let outcome = world
+            .tickets()
+            .with_transcripts(Some(&keys))
+            .close(&member(5), &ticket, &settings, None)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, CloseOutcome::Closed(_)));
+        world.seen(|s| {
+            assert_eq!(s.captured, [ticket.channel_id.unwrap()]);
+            assert_eq!(s.files.len(), 1);
+            assert_eq!(s.files[0].0, "transcript-0001.html");
+            assert!(s
+                .logs
+                .iter()
+                .any(|(_, e)| matches!(e, LogEvent::Transcript { messages: 1, .. })));
+        });
+        let (row, blobs) = world
+            .store
+            .transcript(GUILD, ticket.id)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(row.message_count, 1);
+        assert_eq!(row.expires_at - row.created_at, 7 * 24 * 60 * 60 * 1000);
+        assert!(
+            !blobs
+                .iter()
+                .any(|(_, b)| b.windows(6).any(|w| w == b"secret")),
+            "stored in the clear"
+        );
+        let (opened, _) = keys
+            .load(&world.store, GUILD, ticket.id)
+            .await
+            .unwrap()
+            .expect("opens");
+        assert_eq!(opened.messages[0].content, "the secret words");
+        assert_eq!(opened.ticket.closed_by, 5);
+        // Another server cannot read it.
+        assert!(keys
+            .load(&world.store, GUILD + 1, ticket.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn with_transcripts_off_nothing_is_read_or_stored() {
+        let world = World::set_up(1).await;
+        let (ticket, settings) = world.open_ticket(5).await;
+        assert!(!settings.transcripts, "off by default");
+        world.refuse(|s| s.capture = Some(said("the secret words")));
+        let keys = transcripts();
+        world
+            .tickets()
+            .with_transcripts(Some(&keys))
+            .close(&member(5), &ticket, &settings, None)
+            .await
+            .unwrap();
+        world.seen(|s| {
+            assert!(s.captured.is_empty(), "the channel was read");
+            assert!(s.files.is_empty());
+            assert!(s
+                .logs
+                .iter()
+                .any(|(_, e)| matches!(e, LogEvent::Closed { .. })));
+        });
+        assert!(world
+            .store
+            .transcript(GUILD, ticket.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_server_cannot_keep_transcripts_longer_than_the_operator_allows() {
+        let world = World::set_up(1).await;
+        transcripts_on(&world, Some(365)).await;
+        let (ticket, settings) = world.open_ticket(5).await;
+        let keys = transcripts();
+        world
+            .tickets()
+            .with_transcripts(Some(&keys))
+            .close(&member(5), &ticket, &settings, None)
+            .await
+            .unwrap();
+        let (row, _) = world
+            .store
+            .transcript(GUILD, ticket.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.expires_at - row.created_at, 90 * 24 * 60 * 60 * 1000);
+    }
 
     #[tokio::test]
     async fn the_opener_may_close_their_ticket() {

@@ -10,6 +10,7 @@ use super::{
     Welcome,
 };
 use crate::store::{GuildSettings, SettingsUpdate, Store, Ticket};
+use crate::transcripts::{CaptureLimits, Captured};
 
 /// The server every test uses.
 pub const GUILD: u64 = 1_000;
@@ -28,6 +29,10 @@ pub struct Seen {
     pub deleted: Vec<(u64, DeleteReason)>,
     pub granted: Vec<(u64, u64)>,
     pub revoked: Vec<(u64, u64)>,
+    pub captured: Vec<u64>,
+    /// What `capture` answers (empty by default).
+    pub capture: Option<Captured>,
+    pub files: Vec<(String, Vec<u8>)>,
     pub refuse_create: Option<DiscordFailure>,
     pub refuse_welcome: Option<DiscordFailure>,
     pub refuse_delete: Option<DiscordFailure>,
@@ -107,6 +112,36 @@ impl DiscordPort for FakeDiscord {
             Ok(())
         })
     }
+
+    async fn capture(
+        &self,
+        _guild_id: u64,
+        channel_id: u64,
+        _limits: CaptureLimits,
+    ) -> Result<Captured, DiscordFailure> {
+        self.with(|s| {
+            s.captured.push(channel_id);
+            Ok(s.capture.clone().unwrap_or_default())
+        })
+    }
+
+    async fn guild_name(&self, _guild_id: u64) -> String {
+        "Fake".to_owned()
+    }
+
+    async fn post_log_file(
+        &self,
+        log_channel_id: u64,
+        event: &LogEvent,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), DiscordFailure> {
+        self.with(|s| {
+            s.logs.push((log_channel_id, event.clone()));
+            s.files.push((file_name.to_owned(), bytes));
+            Ok(())
+        })
+    }
 }
 
 /// A fresh in-memory database, a fake Discord, and a server that ran `/setup`.
@@ -124,6 +159,7 @@ impl World {
             category_id: None,
             log_channel_id: Some(777),
             max_open: Some(max_open),
+            ..SettingsUpdate::default()
         };
         world
             .store

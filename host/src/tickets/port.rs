@@ -6,6 +6,7 @@ use std::future::Future;
 
 use crate::integrations::{AutoDisabled, NeedsAttention, PluginRun};
 use crate::store::Store;
+use crate::transcripts::{CaptureLimits, Captured};
 
 /// A Discord refusal, sorted by what the member or admin can do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,25 @@ pub enum LogEvent {
         closer_id: u64,
         /// Why, as the closer wrote it.
         reason: Option<String>,
+    },
+    /// A ticket was closed and its transcript kept (posted with the HTML file attached).
+    Transcript {
+        /// Its number.
+        number: i64,
+        /// Who opened it.
+        opener_id: u64,
+        /// Who closed it.
+        closer_id: u64,
+        /// Who had claimed it.
+        claimed_by: Option<u64>,
+        /// Why, as the closer wrote it.
+        reason: Option<String>,
+        /// Unix ms.
+        opened_at: i64,
+        /// Unix ms.
+        closed_at: i64,
+        /// Messages in the transcript.
+        messages: usize,
     },
     /// An integration failed too often and Tessera disabled it in this server.
     IntegrationDisabled(AutoDisabled),
@@ -163,6 +183,27 @@ pub trait DiscordPort: Sync {
         &self,
         channel_id: u64,
         user_id: u64,
+    ) -> impl Future<Output = Result<(), DiscordFailure>> + Send;
+
+    /// Reads a ticket channel for its transcript: every message (a request per 100), the
+    /// people in it, and the files it may keep (downloaded from Discord's CDN).
+    fn capture(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        limits: CaptureLimits,
+    ) -> impl Future<Output = Result<Captured, DiscordFailure>> + Send;
+
+    /// The server's name (for a transcript's header); empty if unknown.
+    fn guild_name(&self, guild_id: u64) -> impl Future<Output = String> + Send;
+
+    /// Posts a notice in the log channel with a file attached (a transcript).
+    fn post_log_file(
+        &self,
+        log_channel_id: u64,
+        event: &LogEvent,
+        file_name: &str,
+        bytes: Vec<u8>,
     ) -> impl Future<Output = Result<(), DiscordFailure>> + Send;
 }
 

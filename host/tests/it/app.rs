@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use tessera::config::{DatabaseSettings, DiscordSettings, PluginSettings, Settings};
+use tessera::config::{
+    DatabaseSettings, DiscordSettings, PluginSettings, Settings, TranscriptSettings,
+};
 use tessera::startup::Application;
 use tessera::store::{Backend, Store};
 use tessera_discord_emulator::{Emulator, GuildSpec, InteractionRef, MemberSpec, MANAGE_GUILD};
@@ -50,6 +52,7 @@ pub struct TestApp {
     pub db: TestDb,
     /// Integration settings for the next `start_bot` (a secrets key is set; loopback is off).
     pub plugins: PluginSettings,
+    pub transcripts: TranscriptSettings,
     data_dir: tempfile::TempDir,
     running: Option<Running>,
 }
@@ -82,6 +85,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             compile_worker: Some(env!("CARGO_BIN_EXE_tessera").into()),
             ..PluginSettings::default()
         },
+        transcripts: TranscriptSettings::default(),
         data_dir: tempfile::tempdir().expect("a temp dir"),
         running: None,
     };
@@ -105,6 +109,7 @@ impl TestApp {
             data_dir: self.data_dir.path().to_owned(),
             log: "warn".to_owned(),
             plugins: self.plugins.clone(),
+            transcripts: self.transcripts.clone(),
         }
     }
 

@@ -28,6 +28,7 @@ async fn set_up(store: &Store, guild: u64, max_open: u8) {
                 category_id: None,
                 log_channel_id: None,
                 max_open: Some(max_open),
+                ..SettingsUpdate::default()
             },
         )
         .await
@@ -71,6 +72,7 @@ async fn settings_updates_keep_what_was_not_given_(backend: Backend) {
                 category_id: Some(6),
                 log_channel_id: Some(7),
                 max_open: Some(3),
+                ..SettingsUpdate::default()
             },
         )
         .await

@@ -33,6 +33,14 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A boolean option.
+    pub fn boolean(&self, name: &str) -> Option<bool> {
+        match self.value(name) {
+            Some(CommandDataOptionValue::Boolean(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
     /// A user option.
     pub fn user(&self, name: &str) -> Option<UserId> {
         match self.value(name) {

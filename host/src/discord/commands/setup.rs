@@ -55,6 +55,20 @@ pub fn register() -> CreateCommand {
             .min_int_value(1)
             .max_int_value(10),
         )
+        .add_option(CreateCommandOption::new(
+            CommandOptionType::Boolean,
+            "transcripts",
+            "Keep each closed ticket's conversation as a transcript (off by default)",
+        ))
+        .add_option(
+            CreateCommandOption::new(
+                CommandOptionType::Integer,
+                "transcript_days",
+                "Days transcripts are kept (at most the bot's limit, 90 by default)",
+            )
+            .min_int_value(1)
+            .max_int_value(3650),
+        )
 }
 
 /// Saves the settings and shows them.
@@ -73,6 +87,35 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Re
         Some(n @ 1..=10) => Some(n as u8),
         Some(_) => return Ok(Reply::text("`max_open` must be between 1 and 10.")),
     };
+    let transcripts = options.boolean("transcripts");
+    let ceiling = ctx
+        .bot
+        .transcripts
+        .as_ref()
+        .map(|t| t.retention_ceiling_days());
+    if transcripts == Some(true) && ceiling.is_none() {
+        return Ok(Reply::text(
+            "Transcripts can't be turned on: this bot's operator hasn't configured a transcript \
+             key (`transcripts.key`), which keeps transcripts encrypted. Ask them to set one; \
+             nothing was changed.",
+        ));
+    }
+    let transcript_days = match options.integer("transcript_days") {
+        None => None,
+        Some(days) => match ceiling {
+            Some(ceiling) if (1..=i64::from(ceiling)).contains(&days) => Some(days as u32),
+            Some(ceiling) => {
+                return Ok(Reply::text(format!(
+                    "`transcript_days` must be between 1 and {ceiling} (this bot's limit); nothing was changed."
+                )))
+            }
+            None => {
+                return Ok(Reply::text(
+                    "This bot keeps no transcripts (its operator hasn't configured a transcript key), so `transcript_days` has nothing to set; nothing was changed.",
+                ))
+            }
+        },
+    };
     let category = options.channel("category");
     let log_channel = options.channel("log_channel");
     for (name, channel, kind) in [
@@ -90,6 +133,9 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Re
         category_id: category.map(ChannelId::get),
         log_channel_id: log_channel.map(ChannelId::get),
         max_open,
+        transcripts,
+        transcript_retention_days: transcript_days,
+        ..SettingsUpdate::default()
     };
     let settings = ctx
         .bot
@@ -97,7 +143,12 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Re
         .save_settings(guild_id.get(), &update)
         .await
         .doing("saving the settings")?;
-    Ok(Reply::text(describe(&settings)))
+    let ceiling = ctx
+        .bot
+        .transcripts
+        .as_ref()
+        .map(|t| t.retention_ceiling_days());
+    Ok(Reply::text(describe(&settings, ceiling)))
 }
 
 /// Checks a channel option has the right type, from the interaction's resolved data or Discord.
@@ -126,15 +177,24 @@ async fn check_channel(
     })
 }
 
-fn describe(s: &GuildSettings) -> String {
+fn describe(s: &GuildSettings, ceiling: Option<u32>) -> String {
     let or_none =
         |c: Option<u64>, none: &str| c.map_or_else(|| none.to_owned(), |c| format!("<#{c}>"));
+    let transcripts = match (s.transcripts, ceiling) {
+        (true, Some(ceiling)) => format!(
+            "on: each closed ticket's messages, with their authors and files, are kept encrypted for {} days and posted to the log channel",
+            s.transcript_retention_days.unwrap_or(ceiling).min(ceiling)
+        ),
+        (true, None) => "on, but this bot has no transcript key, so none are kept".to_owned(),
+        (false, _) => "off (no message text is stored)".to_owned(),
+    };
     format!(
         "✅ Tickets are set up.\n\
          • Staff role: <@&{}>\n\
          • Ticket category: {}\n\
          • Log channel: {}\n\
          • Open tickets per member: {}\n\
+         • Transcripts: {}\n\
          Post a panel with `/panel`, or members can use `/open`.",
         s.staff_role_id,
         or_none(
@@ -142,6 +202,7 @@ fn describe(s: &GuildSettings) -> String {
             "none (tickets are created at the top of the channel list)"
         ),
         or_none(s.log_channel_id, "none"),
-        s.max_open
+        s.max_open,
+        transcripts
     )
 }
