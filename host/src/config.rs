@@ -47,6 +47,10 @@ pub struct TranscriptSettings {
     pub max_total_bytes: u64,
     /// Days a transcript is kept at most; a server may choose fewer.
     pub retention_days: u32,
+    /// Days a closed ticket's record (number, opener, times, reason) is kept after closing.
+    pub closed_ticket_days: u32,
+    /// Minutes between two runs of the retention purge (it also runs at start).
+    pub purge_interval_mins: u32,
 }
 
 impl Default for TranscriptSettings {
@@ -57,6 +61,8 @@ impl Default for TranscriptSettings {
             max_file_bytes: 8 << 20,
             max_total_bytes: 50 << 20,
             retention_days: 90,
+            closed_ticket_days: 365,
+            purge_interval_mins: 60,
         }
     }
 }
@@ -229,6 +235,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TRANSCRIPTS_MAX_FILE_BYTES", "transcripts.max_file_bytes"),
     ("TRANSCRIPTS_MAX_TOTAL_BYTES", "transcripts.max_total_bytes"),
     ("TRANSCRIPTS_RETENTION_DAYS", "transcripts.retention_days"),
+    (
+        "TRANSCRIPTS_CLOSED_TICKET_DAYS",
+        "transcripts.closed_ticket_days",
+    ),
+    (
+        "TRANSCRIPTS_PURGE_INTERVAL_MINS",
+        "transcripts.purge_interval_mins",
+    ),
 ];
 
 fn env_name(setting: &str) -> Option<&'static str> {

@@ -57,6 +57,8 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
 pub struct Application {
     bot: Arc<Bot>,
     client: Client,
+    /// Days closed tickets are kept, and how often the retention purge runs.
+    retention: (u32, Duration),
 }
 
 impl Application {
@@ -109,7 +111,15 @@ impl Application {
                 return Err(StartupError::Discord(err));
             }
         };
-        Ok(Application { bot, client })
+        let retention = (
+            settings.transcripts.closed_ticket_days,
+            Duration::from_secs(u64::from(settings.transcripts.purge_interval_mins) * 60),
+        );
+        Ok(Application {
+            bot,
+            client,
+            retention,
+        })
     }
 
     /// Runs until `shutdown` resolves: then stops taking events, lets in-flight interactions
@@ -119,6 +129,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shards = self.client.shard_manager.clone();
+        // Retention: at start, then periodically (PRIVACY.md #6, #7).
+        let purge = tokio::spawn(crate::privacy::retention::run_periodically(
+            self.bot.store.clone(),
+            self.retention.0,
+            self.retention.1,
+        ));
         // `shutdown_all` cannot stop a client that is still retrying its first connection, so
         // the shutdown future wins the race on its own rather than waiting for `start` to end.
         let result = tokio::select! {
@@ -146,6 +162,7 @@ impl Application {
         {
             tracing::warn!("some interactions were still running at shutdown");
         }
+        purge.abort();
         self.bot.store.close().await;
         tracing::info!("stopped");
         result

@@ -32,6 +32,29 @@ pub use transcripts::TranscriptRow;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// Every table with a `guild_id` column, in the order a server's rows are deleted when the bot
+/// leaves it (settings first: opening a ticket locks that row first too, so the two never wait
+/// on each other in opposite orders). A test compares this list with the schema, so a new
+/// table holding server data cannot be forgotten.
+pub const GUILD_TABLES: &[&str] = &[
+    "guild_settings",
+    "audit_log",
+    "transcript_blobs",
+    "transcripts",
+    "tickets",
+    "panels",
+    "blacklist",
+    "guild_integrations",
+    "integration_consents",
+    "integration_deliveries",
+    "guild_plugins",
+    // Operator installs have no server (NULL); a server's row here would go with it.
+    "plugins",
+    "upload_attempts",
+    "pending_uploads",
+    "pending_enables",
+];
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -143,32 +166,65 @@ impl Store {
         }
     }
 
+    /// The tables of the schema that have a `guild_id` column.
+    pub async fn tables_with_guild_id(&self) -> Result<Vec<String>, StoreError> {
+        let mut tables: Vec<String> = match &self.db {
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) c \
+                 WHERE m.type = 'table' AND c.name = 'guild_id'",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.columns \
+                 WHERE column_name = 'guild_id' AND table_schema = current_schema()",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        tables.sort();
+        Ok(tables)
+    }
+
+    /// How many rows each table of [`GUILD_TABLES`] holds for server `guild_id`.
+    pub async fn guild_row_counts(&self, guild_id: u64) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut counts = Vec::with_capacity(GUILD_TABLES.len());
+        for table in GUILD_TABLES {
+            // Table names come from the constant list above, never from input.
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE guild_id = $1");
+            let n: i64 = on_db!(self, pool => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(sf(guild_id)).fetch_one(pool).await?
+            });
+            counts.push(((*table).to_owned(), n));
+        }
+        Ok(counts)
+    }
+
     /// Waits for checked-out connections to return, then closes the pool.
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
     }
 
-    /// Deletes everything stored about a server (the bot left it; PRIVACY.md #8).
+    /// Deletes everything stored about a server (the bot left it; PRIVACY.md #8): every row
+    /// of every table in [`GUILD_TABLES`], and the ticket members of its tickets.
     pub async fn delete_guild_data(&self, guild_id: u64) -> Result<(), StoreError> {
         let g = sf(guild_id);
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
-            // Settings first: opening a ticket locks this row first too, so the two never
-            // wait on each other in opposite orders.
-            for sql in [
-                "DELETE FROM guild_settings WHERE guild_id = $1",
-                "DELETE FROM audit_log WHERE guild_id = $1",
-                "DELETE FROM ticket_members WHERE ticket_id IN (SELECT id FROM tickets WHERE guild_id = $1)",
-                "DELETE FROM tickets WHERE guild_id = $1",
-                "DELETE FROM panels WHERE guild_id = $1",
-                "DELETE FROM blacklist WHERE guild_id = $1",
-                "DELETE FROM guild_integrations WHERE guild_id = $1",
-                "DELETE FROM integration_consents WHERE guild_id = $1",
-                "DELETE FROM integration_deliveries WHERE guild_id = $1",
-                "DELETE FROM guild_plugins WHERE guild_id = $1",
-                "DELETE FROM upload_attempts WHERE guild_id = $1",
-            ] {
-                sqlx::query(sql).bind(g).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM ticket_members WHERE ticket_id IN (SELECT id FROM tickets WHERE guild_id = $1)")
+                .bind(g)
+                .execute(&mut *tx)
+                .await?;
+            for table in GUILD_TABLES {
+                // Table names come from the constant list, never from input.
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE guild_id = $1")))
+                    .bind(g)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });

@@ -1,20 +1,39 @@
 //! The websocket gateway at `/gateway`: plain JSON text frames, no compression.
 //!
 //! HELLO on connect; op 1 → op 11; op 2 IDENTIFY → READY + one GUILD_CREATE per guild;
-//! op 6 RESUME → op 9 `false` (the client then identifies afresh). Dispatches from tests go to
-//! every identified session through [`crate::state::Inner::dispatch`].
+//! op 6 RESUME → op 9 `false` (the client then identifies afresh). An IDENTIFY asking for
+//! MESSAGE_CONTENT after [`crate::Emulator::refuse_message_content`] is answered by closing the
+//! websocket with 4014, as Discord does for a privileged intent the app lacks. Dispatches from
+//! tests go to every identified session through [`crate::state::Inner::dispatch`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::payloads;
-use crate::state::{Session, Shared};
+use crate::state::{Session, Shared, MESSAGE_CONTENT};
+
+/// Why a connection ends, and the close frame to send first, if any.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Ending {
+    /// For the gateway log.
+    pub reason: String,
+    /// `(code, reason)` of the close frame.
+    pub close: Option<(u16, &'static str)>,
+}
+
+/// An ending without a close frame.
+fn end(reason: &str) -> Option<Ending> {
+    Some(Ending {
+        reason: reason.to_owned(),
+        close: None,
+    })
+}
 
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
@@ -35,6 +54,7 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
                 seq: 0,
                 identified: false,
                 ready_sent: false,
+                intents: 0,
             },
         );
         inner.gateway_log.push(format!("connection {conn} opened"));
@@ -53,8 +73,12 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(reason) = on_frame(&shared, conn, text.as_str()) {
-                        break reason;
+                    if let Some(ending) = on_frame(&shared, conn, text.as_str()) {
+                        if let Some((code, why)) = ending.close {
+                            let frame = CloseFrame { code, reason: why.into() };
+                            let _ = socket.send(Message::Close(Some(frame))).await;
+                        }
+                        break ending.reason;
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -73,19 +97,19 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
         .push(format!("connection {conn} closed: {reason}"));
 }
 
-/// Handles one client frame; `Some(reason)` ends the connection.
-pub(crate) fn on_frame(shared: &Shared, conn: u64, text: &str) -> Option<String> {
+/// Handles one client frame; `Some(ending)` ends the connection.
+pub(crate) fn on_frame(shared: &Shared, conn: u64, text: &str) -> Option<Ending> {
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
         let mut inner = shared.lock();
         inner.violations.push(format!(
             "gateway: connection {conn} sent non-JSON frame {text:?}"
         ));
-        return Some("invalid JSON frame".to_owned());
+        return end("invalid JSON frame");
     };
     let op = frame.get("op").and_then(Value::as_u64);
     let mut inner = shared.lock();
     let Some(session) = inner.sessions.get_mut(&conn) else {
-        return Some("session vanished".to_owned());
+        return end("session vanished");
     };
     let tx = session.tx.clone();
     match op {
@@ -93,9 +117,28 @@ pub(crate) fn on_frame(shared: &Shared, conn: u64, text: &str) -> Option<String>
             let _ = tx.send(json!({"op": 11}).to_string());
         }
         Some(2) => {
-            session.identified = true;
-            let shard = frame.pointer("/d/shard").cloned();
+            let intents = frame
+                .pointer("/d/intents")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             inner.identify_count += 1;
+            inner.identify_intents.push(intents);
+            if inner.message_content_refused && intents & MESSAGE_CONTENT != 0 {
+                inner.gateway_log.push(format!(
+                    "connection {conn} IDENTIFY (intents {intents}) → close 4014: MESSAGE_CONTENT is refused"
+                ));
+                return Some(Ending {
+                    reason: "closed with 4014 Disallowed intent(s).".to_owned(),
+                    close: Some((4014, "Disallowed intent(s).")),
+                });
+            }
+            inner.session_intents = Some(intents);
+            let Some(session) = inner.sessions.get_mut(&conn) else {
+                return end("session vanished");
+            };
+            session.identified = true;
+            session.intents = intents;
+            let shard = frame.pointer("/d/shard").cloned();
             let session_id = format!("emulated-session-{conn}-{}", inner.identify_count);
             let guild_ids: Vec<u64> = inner.guilds.keys().copied().collect();
             let ready = payloads::ready(
@@ -111,7 +154,7 @@ pub(crate) fn on_frame(shared: &Shared, conn: u64, text: &str) -> Option<String>
                 .filter_map(|g| inner.guild_create(shared, *g))
                 .collect();
             let Some(session) = inner.sessions.get_mut(&conn) else {
-                return Some("session vanished".to_owned());
+                return end("session vanished");
             };
             let mut send = |t: &str, d: &Value| {
                 session.seq += 1;
@@ -122,7 +165,6 @@ pub(crate) fn on_frame(shared: &Shared, conn: u64, text: &str) -> Option<String>
                 send("GUILD_CREATE", g);
             }
             session.ready_sent = true;
-            let intents = frame.pointer("/d/intents").cloned().unwrap_or(Value::Null);
             inner.gateway_log.push(format!(
                 "connection {conn} IDENTIFY (intents {intents}) → READY + {} GUILD_CREATE",
                 creates.len()

@@ -67,6 +67,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A stable 32-hex-digit digest of `bytes`, shaped like Discord's image hashes (two FNV-1a
+/// passes; not cryptographic, only stable and collision-unlikely for test data).
+pub fn content_hash(bytes: &[u8]) -> String {
+    let fnv = |offset: u64| {
+        bytes.iter().fold(offset, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let a = fnv(0xcbf2_9ce4_8422_2325);
+    let b = fnv(0x6c62_272e_07bb_0142 ^ bytes.len() as u64);
+    format!("{a:016x}{b:016x}")
+}
+
 /// A unique, unguessable-enough interaction token (URL-safe).
 pub fn token(id: u64) -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -96,5 +109,12 @@ mod tests {
         assert!(s.next() > a);
         assert_ne!(token(1), token(1));
         assert!(now_iso().ends_with("+00:00"));
+    }
+
+    #[test]
+    fn content_hashes_are_stable_and_distinct() {
+        assert_eq!(content_hash(b"png"), content_hash(b"png"));
+        assert_ne!(content_hash(b"png"), content_hash(b"pnh"));
+        assert_eq!(content_hash(b"").len(), 32);
     }
 }

@@ -23,6 +23,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Transcripts: history, members' messages, the CDN, DMs
+//!
+//! Tests add members' messages ([`Emulator::add_member_message`],
+//! [`Emulator::add_member_messages`] for thousands) that the bot pages through with
+//! `GET /channels/{id}/messages` (`limit`, `before` / `after` / `around`, newest first).
+//! Attachments and avatars ([`MemberSpec::with_avatar`]) are served by a CDN at
+//! [`Emulator::cdn_base`] that counts downloads ([`Emulator::cdn_downloads`]). Content follows
+//! Discord's MESSAGE_CONTENT rule ([`Emulator::message_content_visible`],
+//! [`Emulator::refuse_message_content`]). DMs: `POST /users/@me/channels`,
+//! [`Emulator::dm_messages`], [`Emulator::close_dms`].
+//!
 //! # Layout
 //!
 //! - `lib.rs` — the public API: [`Emulator`], [`GuildSpec`], [`MemberSpec`], [`InteractionRef`],
@@ -33,6 +44,9 @@
 //!   every emulated route.
 //! - `gateway.rs` — the websocket gateway: HELLO, heartbeats, IDENTIFY → READY + GUILD_CREATE,
 //!   RESUME refusal.
+//! - `messages.rs` — members' messages (mentions, replies, attachments), paging through
+//!   history, and the MESSAGE_CONTENT rule for what the bot reads.
+//! - `cdn.rs` — the CDN: attachments and avatars, with download counts.
 //! - `openapi.rs` — loading Discord's OpenAPI spec and the JSON Schema validator.
 //! - `payloads.rs` — complete Discord JSON objects (users, roles, guilds, channels, messages,
 //!   interactions) that serenity deserializes and the spec accepts.
@@ -46,8 +60,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod cdn;
 mod gateway;
 mod ids;
+mod messages;
 pub mod openapi;
 mod payloads;
 mod rest;
@@ -70,6 +86,9 @@ pub const MANAGE_CHANNELS: u64 = 0x10;
 pub const MANAGE_GUILD: u64 = 0x20;
 /// MANAGE_ROLES.
 pub const MANAGE_ROLES: u64 = 0x1000_0000;
+
+/// The MESSAGE_CONTENT gateway intent (privileged).
+pub const MESSAGE_CONTENT_INTENT: u64 = state::MESSAGE_CONTENT;
 
 /// Permissions of the @everyone role of an emulated guild: view, send, read history,
 /// add reactions, embed links, attach files, use application commands.
@@ -116,6 +135,9 @@ pub struct MemberSpec {
     pub roles: Vec<u64>,
     /// Resolved permissions in the channel (sent as `member.permissions`).
     pub permissions: u64,
+    /// The avatar image (PNG bytes), if the user has one; its hash is
+    /// [`MemberSpec::avatar_hash`] and the CDN serves it at `/avatars/{user_id}/{hash}.png`.
+    pub avatar: Option<Vec<u8>>,
 }
 
 impl MemberSpec {
@@ -126,7 +148,21 @@ impl MemberSpec {
             username: username.to_owned(),
             roles: Vec::new(),
             permissions: VIEW_CHANNEL | SEND_MESSAGES,
+            avatar: None,
         }
+    }
+
+    /// Gives the user an avatar (PNG bytes); the hash in their user objects is derived from the
+    /// bytes.
+    #[must_use]
+    pub fn with_avatar(mut self, png: Vec<u8>) -> MemberSpec {
+        self.avatar = Some(png);
+        self
+    }
+
+    /// The avatar hash user objects carry (32 hex digits), `None` without an avatar.
+    pub fn avatar_hash(&self) -> Option<String> {
+        self.avatar.as_deref().map(ids::content_hash)
     }
 
     /// Replaces the roles.
@@ -194,8 +230,9 @@ impl Emulator {
             .route("/gateway", axum::routing::get(gateway::upgrade))
             .route(
                 "/attachments/{channel}/{id}/{filename}",
-                axum::routing::get(serve_attachment),
+                axum::routing::get(cdn::attachment),
             )
+            .route("/avatars/{user}/{file}", axum::routing::get(cdn::avatar))
             .fallback(rest::handle)
             .with_state(shared.clone());
         tokio::spawn(async move {
@@ -208,7 +245,14 @@ impl Emulator {
 
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.shared.port)
+        self.shared.base_url()
+    }
+
+    /// The CDN's base URL, for the bot's `discord.cdn_base` (the same address as
+    /// [`Emulator::base_url`]: attachments live under `/attachments/…`, avatars under
+    /// `/avatars/…`).
+    pub fn cdn_base(&self) -> String {
+        self.shared.base_url()
     }
 
     /// `ws://127.0.0.1:PORT/gateway`.
@@ -333,6 +377,7 @@ impl Emulator {
                 size: bytes.len() as u64,
                 url,
                 bytes: Some(bytes),
+                content_type: None,
                 downloads: 0,
             },
         );
@@ -350,6 +395,7 @@ impl Emulator {
                 size,
                 url: url.to_owned(),
                 bytes: None,
+                content_type: None,
                 downloads: 0,
             },
         );
@@ -391,27 +437,7 @@ impl Emulator {
         name: &str,
         options: Value,
     ) -> InteractionRef {
-        let channel_id = {
-            let mut inner = self.shared.lock();
-            match inner.dm_channels.get(&user.user_id) {
-                Some(id) => *id,
-                None => {
-                    let id = self.shared.ids.next();
-                    inner.dm_channels.insert(user.user_id, id);
-                    inner.channels.insert(
-                        id,
-                        json!({
-                            "id": id.to_string(),
-                            "type": 1,
-                            "last_message_id": null,
-                            "flags": 0,
-                            "recipients": [payloads::user(user.user_id, &user.username, false)],
-                        }),
-                    );
-                    id
-                }
-            }
-        };
+        let channel_id = self.shared.lock().dm_channel(&self.shared, user);
         self.inject_command(None, channel_id, user, name, options)
     }
 
@@ -758,15 +784,19 @@ impl Emulator {
         self.shared.lock().guild_channels(guild_id)
     }
 
-    /// Messages the bot posted in a channel (current state after edits; ephemeral interaction
-    /// responses, which only their user sees, are left out), oldest first.
+    /// The messages in a channel, the bot's and members' (current state after edits, as
+    /// stored: before the MESSAGE_CONTENT rule; ephemeral interaction responses, which only
+    /// their user sees, are left out), oldest first.
     pub fn messages_in(&self, channel_id: u64) -> Vec<Value> {
-        let cid = json!(channel_id.to_string());
-        self.shared
-            .lock()
+        let inner = self.shared.lock();
+        inner
             .messages
-            .values()
-            .filter(|m| m["channel_id"] == cid && m["flags"].as_u64().unwrap_or(0) & 64 == 0)
+            .ids_in(
+                channel_id,
+                (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
+            )
+            .filter_map(|id| inner.messages.get(&id))
+            .filter(|m| m["flags"].as_u64().unwrap_or(0) & 64 == 0)
             .cloned()
             .collect()
     }
@@ -824,6 +854,212 @@ impl Emulator {
             },
             delay,
         ));
+    }
+}
+
+/// Message history, members' messages, the CDN, MESSAGE_CONTENT and DMs.
+impl Emulator {
+    /// Stores a message by `author` in `channel_id` (a guild channel or a DM channel) as
+    /// Discord would: a complete message whose `author` carries the member's avatar hash, with
+    /// `mentions` / `mention_roles` / `mention_everyone` computed from `<@id>`, `<@&id>`,
+    /// `@everyone` in the content. `body` may hold `content`, `embeds`,
+    /// `message_reference: {"message_id"}` (a reply, type 19, with `referenced_message`; the
+    /// replied-to author is mentioned unless `allowed_mentions.replied_user` is false) and
+    /// `attachments: [{"filename", "content_type", "bytes"}]` (bytes as a list of numbers or
+    /// base64), served by the CDN. Dispatches MESSAGE_CREATE to sessions with the
+    /// GUILD_MESSAGES (in a DM: DIRECT_MESSAGES) intent. Returns the message id.
+    ///
+    /// # Panics
+    /// If the channel is unknown, the reply's message is not in that channel or an attachment
+    /// is malformed (test bugs).
+    pub fn add_member_message(&self, channel_id: u64, author: &MemberSpec, body: Value) -> u64 {
+        let files = match messages::files_in_body(&body) {
+            Ok(f) => f,
+            Err(e) => panic!("add_member_message: {e}"),
+        };
+        let mut body = body;
+        if let Some(o) = body.as_object_mut() {
+            o.remove("attachments");
+        }
+        self.add_member_message_with_files(channel_id, author, body, files)
+    }
+
+    /// [`Emulator::add_member_message`] with files given directly as
+    /// `(filename, content_type, bytes)`; each becomes an attachment object whose `url` and
+    /// `proxy_url` point at the emulator's CDN (`{cdn_base}/attachments/{channel}/{id}/{name}`).
+    ///
+    /// # Panics
+    /// As [`Emulator::add_member_message`].
+    pub fn add_member_message_with_files(
+        &self,
+        channel_id: u64,
+        author: &MemberSpec,
+        body: Value,
+        files: Vec<(String, String, Vec<u8>)>,
+    ) -> u64 {
+        let mut inner = self.shared.lock();
+        match messages::add_member_message(
+            &self.shared,
+            &mut inner,
+            channel_id,
+            author,
+            &body,
+            files,
+            true,
+        ) {
+            Ok(id) => id,
+            Err(e) => panic!("add_member_message: {e}"),
+        }
+    }
+
+    /// Stores `n` plain messages by `author` in `channel_id` (contents `message 1` … `message n`,
+    /// oldest first), as history from before the bot was watching: nothing is dispatched.
+    /// Returns their ids, oldest first. Ten thousand take well under a second.
+    ///
+    /// # Panics
+    /// If the channel is unknown.
+    pub fn add_member_messages(&self, channel_id: u64, author: &MemberSpec, n: usize) -> Vec<u64> {
+        let mut inner = self.shared.lock();
+        (1..=n)
+            .map(|i| {
+                let body = json!({"content": format!("message {i}")});
+                match messages::add_member_message(
+                    &self.shared,
+                    &mut inner,
+                    channel_id,
+                    author,
+                    &body,
+                    Vec::new(),
+                    false,
+                ) {
+                    Ok(id) => id,
+                    Err(e) => panic!("add_member_messages: {e}"),
+                }
+            })
+            .collect()
+    }
+
+    /// A member edits their message: new content (mentions recomputed), `edited_timestamp`
+    /// set; MESSAGE_UPDATE goes to sessions with the message intents.
+    ///
+    /// # Panics
+    /// If there is no such message or it is not a member's.
+    pub fn edit_member_message(&self, message_id: u64, new_content: &str) {
+        let mut inner = self.shared.lock();
+        if let Err(e) =
+            messages::edit_member_message(&self.shared, &mut inner, message_id, new_content)
+        {
+            panic!("edit_member_message: {e}");
+        }
+    }
+
+    /// Deletes a stored message (anyone's), as a member or moderator would; replies to it then
+    /// read `referenced_message: null`. MESSAGE_DELETE goes to sessions with the message
+    /// intents. Returns whether it existed.
+    pub fn delete_message(&self, message_id: u64) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(msg) = inner.messages.remove(&message_id) else {
+            return false;
+        };
+        let channel = msg["channel_id"].clone();
+        let guild = channel
+            .as_str()
+            .and_then(|c| c.parse::<u64>().ok())
+            .and_then(|c| inner.channels.get(&c))
+            .and_then(|c| c.get("guild_id").cloned());
+        let mut data = json!({"id": message_id.to_string(), "channel_id": channel});
+        let needed = match guild {
+            Some(g) => {
+                data["guild_id"] = g;
+                state::GUILD_MESSAGES
+            }
+            None => state::DIRECT_MESSAGES,
+        };
+        inner.dispatch_per_session("MESSAGE_DELETE", |intents| {
+            (intents & needed != 0).then(|| data.clone())
+        });
+        true
+    }
+
+    /// How many successful CDN downloads had a path starting with `path_prefix`
+    /// (e.g. `/avatars/7/`, `/attachments/{channel}/`; `/` counts them all).
+    pub fn cdn_downloads(&self, path_prefix: &str) -> usize {
+        self.shared
+            .lock()
+            .cdn_downloads
+            .iter()
+            .filter(|(path, _)| path.starts_with(path_prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Every CDN request so far: path (with its query) and the status answered.
+    pub fn cdn_requests(&self) -> Vec<(String, u16)> {
+        self.shared.lock().cdn_log.clone()
+    }
+
+    /// The CDN URL of a user's avatar (`{cdn_base}/avatars/{user_id}/{hash}.png`), once a
+    /// member with an avatar has been seen; `None` otherwise.
+    pub fn avatar_url(&self, user_id: u64) -> Option<String> {
+        let inner = self.shared.lock();
+        let (hash, _) = inner.avatars.get(&user_id)?;
+        Some(format!(
+            "{}/avatars/{user_id}/{hash}.png",
+            self.shared.base_url()
+        ))
+    }
+
+    /// The bytes of an attachment the emulator holds: one a test added, one of a member's
+    /// message, or a file the bot uploaded (its id is the attachment object's `id`).
+    pub fn attachment_bytes(&self, id: u64) -> Option<Vec<u8>> {
+        self.shared
+            .lock()
+            .attachments
+            .get(&id)
+            .and_then(|a| a.bytes.clone())
+    }
+
+    /// The app loses the MESSAGE_CONTENT privileged intent (as if unticked in the developer
+    /// portal): from now on an IDENTIFY asking for it is answered by closing the websocket with
+    /// 4014 "Disallowed intent(s).", and message reads hide content (see
+    /// [`Emulator::message_content_visible`]).
+    pub fn refuse_message_content(&self) {
+        self.shared.lock().message_content_refused = true;
+    }
+
+    /// Whether the bot currently reads other people's message content: the app has the
+    /// MESSAGE_CONTENT intent and the last accepted IDENTIFY asked for it. Without it,
+    /// messages from `GET /channels/{id}/messages[/{id}]` (and MESSAGE_CREATE/UPDATE) have empty
+    /// `content`, `embeds`, `attachments` and `components` unless the bot wrote them, is
+    /// mentioned in them, or they are in a DM.
+    pub fn message_content_visible(&self) -> bool {
+        self.shared.lock().message_content_visible()
+    }
+
+    /// The intents of the last IDENTIFY received (accepted or refused), `None` before any.
+    pub fn last_identify_intents(&self) -> Option<u64> {
+        self.shared.lock().identify_intents.last().copied()
+    }
+
+    /// The DM channel with `user` (created if there is none yet, as
+    /// `POST /users/@me/channels` would).
+    pub fn dm_channel(&self, user: &MemberSpec) -> u64 {
+        let mut inner = self.shared.lock();
+        inner.remember_member(None, user);
+        inner.dm_channel(&self.shared, user)
+    }
+
+    /// The user stops accepting DMs from the bot: a message to their DM channel answers 403
+    /// with code 50007 "Cannot send messages to this user".
+    pub fn close_dms(&self, user_id: u64) {
+        self.shared.lock().dms_closed.insert(user_id);
+    }
+
+    /// The messages in the DM channel with `user_id` (the bot's and the user's), oldest first;
+    /// empty if there is no DM channel.
+    pub fn dm_messages(&self, user_id: u64) -> Vec<Value> {
+        let channel = self.shared.lock().dm_channels.get(&user_id).copied();
+        channel.map(|c| self.messages_in(c)).unwrap_or_default()
     }
 }
 
@@ -955,7 +1191,7 @@ fn resolve_options(inner: &state::Inner, guild_id: Option<u64>, options: &Value)
                         "size": a.size,
                         "url": a.url,
                         "proxy_url": a.url,
-                        "content_type": "application/wasm",
+                        "content_type": a.content_type.as_deref().unwrap_or("application/wasm"),
                         "ephemeral": true,
                     }),
                 );
@@ -966,7 +1202,7 @@ fn resolve_options(inner: &state::Inner, guild_id: Option<u64>, options: &Value)
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| MemberSpec::new(id, &format!("user{id}")));
-            users.insert(id.to_string(), payloads::user(id, &spec.username, false));
+            users.insert(id.to_string(), payloads::member_user(&spec));
             if let Some(g) = guild_id.and_then(|g| inner.guilds.get(&g)) {
                 let mut m = payloads::member(&spec, &g.joined_at);
                 if let Some(o) = m.as_object_mut() {
@@ -1004,23 +1240,6 @@ fn resolve_options(inner: &state::Inner, guild_id: Option<u64>, options: &Value)
         }
     }
     Value::Object(out)
-}
-
-/// `GET /attachments/{channel}/{id}/{filename}`: the CDN's side of attachments.
-async fn serve_attachment(
-    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
-    axum::extract::Path((_channel, id, filename)): axum::extract::Path<(u64, u64, String)>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let mut inner = shared.lock();
-    match inner.attachments.get_mut(&id) {
-        Some(a) if a.filename == filename && a.bytes.is_some() => {
-            a.downloads += 1;
-            let bytes = a.bytes.clone().unwrap_or_default();
-            ([("content-type", "application/wasm")], bytes).into_response()
-        }
-        _ => axum::http::StatusCode::NOT_FOUND.into_response(),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1070,7 +1289,7 @@ fn build_interaction(
         channel_id,
         channel,
         guild,
-        user: payloads::user(member.user_id, &member.username, false),
+        user: payloads::member_user(member),
         data,
         message,
     })

@@ -28,6 +28,15 @@ pub fn user(id: u64, username: &str, bot: bool) -> Value {
     })
 }
 
+/// The user object of a member or DM user: [`user`] plus the avatar hash, if they have one.
+pub fn member_user(m: &MemberSpec) -> Value {
+    let mut u = user(m.user_id, &m.username, false);
+    if let Some(hash) = m.avatar_hash() {
+        u["avatar"] = json!(hash);
+    }
+    u
+}
+
 /// The bot's own user with the private fields of `GET /users/@me` (`UserPIIResponse`).
 pub fn current_user(id: u64, username: &str) -> Value {
     let mut u = user(id, username, true);
@@ -118,10 +127,65 @@ pub fn channel(
     c
 }
 
+/// A DM channel with `recipient` (`PrivateChannelResponse`).
+pub fn dm_channel(id: u64, recipient: Value) -> Value {
+    json!({
+        "id": id.to_string(),
+        "type": 1,
+        "last_message_id": null,
+        "flags": 0,
+        "recipients": [recipient],
+    })
+}
+
+/// The permissions the bot reports for itself (interactions' `app_permissions`, the
+/// `permissions` of `GET /users/@me/guilds`).
+pub const BOT_PERMISSIONS: &str = "2248473465835073";
+
+/// A partial guild of `GET /users/@me/guilds` (`MyGuildResponse`); `member_count` adds the
+/// approximate counts (`with_counts=true`).
+pub fn my_guild(g: &GuildRec, member_count: Option<u64>) -> Value {
+    let mut v = json!({
+        "id": g.id.to_string(),
+        "name": g.name,
+        "icon": null,
+        "banner": null,
+        "owner": false,
+        "permissions": BOT_PERMISSIONS,
+        "features": [],
+    });
+    if let Some(n) = member_count {
+        v["approximate_member_count"] = json!(n);
+        v["approximate_presence_count"] = json!(0);
+    }
+    v
+}
+
+/// A message attachment (`MessageAttachmentResponse`) served by the emulator's CDN.
+pub fn attachment(
+    id: u64,
+    filename: &str,
+    size: u64,
+    url: &str,
+    content_type: Option<&str>,
+) -> Value {
+    let mut a = json!({
+        "id": id.to_string(),
+        "filename": filename,
+        "size": size,
+        "url": url,
+        "proxy_url": url,
+    });
+    if let Some(ct) = content_type {
+        a["content_type"] = json!(ct);
+    }
+    a
+}
+
 /// A guild member (gateway / interaction `member`).
 pub fn member(m: &MemberSpec, joined_at: &str) -> Value {
     json!({
-        "user": user(m.user_id, &m.username, false),
+        "user": member_user(m),
         "nick": null,
         "avatar": null,
         "banner": null,

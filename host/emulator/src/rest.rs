@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::ids;
+use crate::messages::{self, Anchor};
 use crate::openapi::{self, Mode};
 use crate::payloads::{self, NewMessage};
 use crate::state::{Inner, Shared};
@@ -181,27 +182,29 @@ async fn handle_request(
         return respond(401, Some(payloads::error(0, "401: Unauthorized")));
     }
 
-    // Request validation.
+    // Request validation: the body and the declared query parameters.
     let spec = openapi::spec().ok();
     let op = spec.and_then(|s| s.find(&method, &path));
     if let (Some(spec), Some(op)) = (spec, op) {
-        if let (Some(schema), Some(b)) = (spec.request_schema(op), body.as_ref()) {
-            let errors = spec.validate(schema, b, Mode::Request);
-            if !errors.is_empty() {
-                for e in &errors {
-                    inner.violations.push(format!(
-                        "request {method} {path} ({} {}): {e}",
-                        op.id, op.template
-                    ));
-                }
-                let reply = json!({
-                    "message": "Invalid Form Body",
-                    "code": 50035,
-                    "errors": openapi::discord_error_tree(&errors),
-                });
-                record(&mut inner, body, 400);
-                return respond(400, Some(reply));
+        let mut errors = match (spec.request_schema(op), body.as_ref()) {
+            (Some(schema), Some(b)) => spec.validate(schema, b, Mode::Request),
+            _ => Vec::new(),
+        };
+        errors.extend(spec.validate_query(op, &query_pairs(query.as_deref())));
+        if !errors.is_empty() {
+            for e in &errors {
+                inner.violations.push(format!(
+                    "request {method} {path} ({} {}): {e}",
+                    op.id, op.template
+                ));
             }
+            let reply = json!({
+                "message": "Invalid Form Body",
+                "code": 50035,
+                "errors": openapi::discord_error_tree(&errors),
+            });
+            record(&mut inner, body, 400);
+            return respond(400, Some(reply));
         }
     } else if spec.is_some() {
         inner.violations.push(format!(
@@ -330,6 +333,83 @@ fn injected(status: u16, segs: &[&str]) -> Response {
     }
 }
 
+/// The `name=value` pairs of a query string, percent-decoded (`+` is a space).
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+/// The value of query parameter `name`, if given.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    query_pairs(query)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// A 50035 form error for a query parameter out of its range, worded like Discord's.
+fn range_error(field: &str, code: &str, message: &str) -> Reply {
+    Reply::Json(
+        400,
+        Some(json!({
+            "message": "Invalid Form Body",
+            "code": 50035,
+            "errors": {field: {"_errors": [{"code": code, "message": message}]}},
+        })),
+    )
+}
+
+/// A `limit` query parameter within `1..=max` (default `default`), or the form error Discord
+/// answers. The OpenAPI check refuses such a request first; this keeps the route honest when
+/// the spec is unavailable.
+fn limit_param(query: Option<&str>, default: usize, max: usize) -> Result<usize, Reply> {
+    let Some(raw) = query_value(query, "limit") else {
+        return Ok(default);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if n < 1 => Err(range_error(
+            "limit",
+            "NUMBER_TYPE_MIN",
+            "int value should be greater than or equal to 1.",
+        )),
+        Ok(n) if n as u64 > max as u64 => Err(range_error(
+            "limit",
+            "NUMBER_TYPE_MAX",
+            &format!("int value should be less than or equal to {max}."),
+        )),
+        Ok(n) => Ok(n as usize),
+        Err(_) => Err(range_error(
+            "limit",
+            "NUMBER_TYPE_COERCE",
+            &format!("Value \"{raw}\" is not int."),
+        )),
+    }
+}
+
+/// A snowflake query parameter, or the form error Discord answers.
+fn snowflake_param(query: Option<&str>, name: &str) -> Result<Option<u64>, Reply> {
+    match query_value(query, name) {
+        None => Ok(None),
+        Some(raw) => snowflake(&raw).map(Some).ok_or_else(|| {
+            range_error(
+                name,
+                "NUMBER_TYPE_COERCE",
+                &format!("Value \"{raw}\" is not snowflake."),
+            )
+        }),
+    }
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -351,8 +431,8 @@ fn percent_decode(s: &str) -> String {
 /// An uploaded file of a multipart request.
 struct Upload {
     filename: String,
-    size: usize,
     content_type: Option<String>,
+    bytes: Vec<u8>,
 }
 
 /// Extracts `payload_json` and the uploaded files from a multipart body.
@@ -402,8 +482,8 @@ fn parse_multipart(
         } else if let Some(filename) = filename {
             files.push(Upload {
                 filename,
-                size: content.len(),
                 content_type: ctype,
+                bytes: content.to_vec(),
             });
         }
     }
@@ -494,26 +574,25 @@ fn empty_message(body: &Value, attachments: &[Upload]) -> bool {
             .any(|k| has(k))
 }
 
-fn attachment_objects(shared: &Shared, uploads: &[Upload]) -> Vec<Value> {
+/// The attachment objects of files the bot uploaded to `channel`; the emulator keeps the
+/// bytes and its CDN serves them, like Discord's.
+fn attachment_objects(
+    shared: &Shared,
+    inner: &mut Inner,
+    channel: u64,
+    uploads: &[Upload],
+) -> Vec<Value> {
     uploads
         .iter()
         .map(|u| {
-            let id = shared.ids.next();
-            let url = format!(
-                "http://127.0.0.1:{}/attachments/{id}/{}",
-                shared.port, u.filename
-            );
-            let mut a = json!({
-                "id": id.to_string(),
-                "filename": u.filename,
-                "size": u.size,
-                "url": url,
-                "proxy_url": url,
-            });
-            if let Some(ct) = &u.content_type {
-                a["content_type"] = json!(ct);
-            }
-            a
+            messages::store_attachment(
+                shared,
+                inner,
+                channel,
+                &u.filename,
+                u.content_type.as_deref(),
+                u.bytes.clone(),
+            )
         })
         .collect()
 }
@@ -538,6 +617,8 @@ fn route(
             "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
         })),
         ("GET", ["users", "@me"]) => ok(payloads::current_user(shared.app_id, &shared.bot_name)),
+        ("GET", ["users", "@me", "guilds"]) => my_guilds(inner, query),
+        ("POST", ["users", "@me", "channels"]) => create_dm(shared, inner, b),
         ("GET", ["oauth2", "applications", "@me"]) | ("GET", ["applications", "@me"]) => {
             let owner = inner.guilds.values().next().map_or(1, |g| g.owner_id);
             ok(payloads::application(
@@ -710,20 +791,7 @@ fn route(
             let Some(cid) = snowflake(c).filter(|c| inner.channels.contains_key(c)) else {
                 return unknown_channel();
             };
-            let limit = query
-                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("limit=")))
-                .and_then(|l| l.parse::<usize>().ok())
-                .unwrap_or(50);
-            let cid = json!(cid.to_string());
-            let list: Vec<Value> = inner
-                .messages
-                .values()
-                .rev()
-                .filter(|m| m["channel_id"] == cid && m["flags"].as_u64().unwrap_or(0) & 64 == 0)
-                .take(limit)
-                .cloned()
-                .collect();
-            ok(Value::Array(list))
+            list_messages(shared, inner, cid, query)
         }
         ("POST", ["channels", c, "messages"]) => {
             let Some(cid) = snowflake(c).filter(|c| inner.channels.contains_key(c)) else {
@@ -731,6 +799,15 @@ fn route(
             };
             if empty_message(b, uploads) {
                 return error(400, 50006, "Cannot send an empty message");
+            }
+            if let Some(ch) = inner.channels.get(&cid).filter(|ch| ch["type"] == json!(1)) {
+                let recipient = ch
+                    .pointer("/recipients/0/id")
+                    .and_then(Value::as_str)
+                    .and_then(snowflake);
+                if recipient.is_some_and(|r| inner.dms_closed.contains(&r)) {
+                    return error(403, 50007, "Cannot send messages to this user");
+                }
             }
             let id = shared.ids.next();
             let kind = if b.get("message_reference").is_some_and(|r| !r.is_null()) {
@@ -748,7 +825,12 @@ fn route(
                 application_id: None,
                 timestamp: ids::now_iso(),
             });
-            msg["attachments"] = json!(attachment_objects(shared, uploads));
+            msg["attachments"] = json!(attachment_objects(shared, inner, cid, uploads));
+            if let Some(r) = messages::referenced_id(b).filter(|_| kind == 19) {
+                let (reference, replied) = messages::reply_to(inner, cid, r);
+                msg["message_reference"] = reference;
+                msg["referenced_message"] = replied.unwrap_or(Value::Null);
+            }
             if let Some(ch) = inner.channels.get_mut(&cid) {
                 ch["last_message_id"] = json!(id.to_string());
             }
@@ -769,7 +851,7 @@ fn route(
                 return unknown_message();
             };
             match method {
-                "GET" => ok(inner.messages[&mid].clone()),
+                "GET" => ok(messages::render(shared, inner, &inner.messages[&mid])),
                 "PATCH" => {
                     let Some(msg) = inner.messages.get_mut(&mid) else {
                         return unknown_message();
@@ -791,6 +873,109 @@ fn route(
             webhook(shared, inner, method, app, token, rest, b, uploads)
         }
         _ => Reply::NotEmulated,
+    }
+}
+
+/// `GET /channels/{id}/messages`: one page of history, newest first.
+fn list_messages(shared: &Shared, inner: &mut Inner, cid: u64, query: Option<&str>) -> Reply {
+    let limit = match limit_param(query, 50, 100) {
+        Ok(l) => l,
+        Err(reply) => return reply,
+    };
+    let mut anchors = Vec::new();
+    for (name, make) in [
+        ("around", Anchor::Around as fn(u64) -> Anchor),
+        ("before", Anchor::Before),
+        ("after", Anchor::After),
+    ] {
+        match snowflake_param(query, name) {
+            Ok(Some(id)) => anchors.push((name, make(id))),
+            Ok(None) => {}
+            Err(reply) => return reply,
+        }
+    }
+    if anchors.len() > 1 {
+        let names: Vec<&str> = anchors.iter().map(|(n, _)| *n).collect();
+        inner.violations.push(format!(
+            "GET /channels/{cid}/messages with {} at once: around, before and after are mutually exclusive",
+            names.join(" and ")
+        ));
+        return form_error(
+            names[1],
+            "around, before and after are mutually exclusive; pass one",
+        );
+    }
+    let anchor = anchors.first().map_or(Anchor::Latest, |(_, a)| *a);
+    let page: Vec<Value> = messages::page(inner, cid, anchor, limit)
+        .into_iter()
+        .filter_map(|id| inner.messages.get(&id))
+        .map(|m| messages::render(shared, inner, m))
+        .collect();
+    ok(Value::Array(page))
+}
+
+/// `GET /users/@me/guilds`: the bot's guilds by id, `limit` (1–200, default 200) from just
+/// after `after`, or the `limit` just before `before`, ascending either way.
+fn my_guilds(inner: &Inner, query: Option<&str>) -> Reply {
+    let limit = match limit_param(query, 200, 200) {
+        Ok(l) => l,
+        Err(reply) => return reply,
+    };
+    let (before, after) = match (
+        snowflake_param(query, "before"),
+        snowflake_param(query, "after"),
+    ) {
+        (Ok(b), Ok(a)) => (b, a),
+        (Err(reply), _) | (_, Err(reply)) => return reply,
+    };
+    let with_counts = query_value(query, "with_counts").is_some_and(|v| v == "true");
+    let lower = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+    let upper = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+    let in_range = inner.guilds.range((lower, upper)).map(|(_, g)| g);
+    let chosen: Vec<&crate::state::GuildRec> = if before.is_some() && after.is_none() {
+        let mut last: Vec<_> = in_range.rev().take(limit).collect();
+        last.reverse();
+        last
+    } else {
+        in_range.take(limit).collect()
+    };
+    let list = chosen
+        .into_iter()
+        .map(|g| {
+            let count = with_counts
+                .then(|| inner.guild_members.get(&g.id).map_or(0, |m| m.len() as u64) + 1);
+            payloads::my_guild(g, count)
+        })
+        .collect();
+    ok(Value::Array(list))
+}
+
+/// `POST /users/@me/channels`: the DM channel with `recipient_id`, the same one every time.
+fn create_dm(shared: &Shared, inner: &mut Inner, b: &Value) -> Reply {
+    let Some(uid) = b
+        .get("recipient_id")
+        .and_then(as_id_string)
+        .and_then(|u| snowflake(&u))
+    else {
+        return form_error("recipient_id", "This field is required");
+    };
+    if uid == shared.app_id {
+        return error(400, 50007, "Cannot send messages to this user");
+    }
+    let user = inner
+        .users
+        .get(&uid)
+        .cloned()
+        .unwrap_or_else(|| crate::MemberSpec::new(uid, &format!("user{uid}")));
+    let id = inner.dm_channel(shared, &user);
+    // The recipient as the emulator knows them now (a later avatar, say).
+    let recipient = inner.user_json(shared, uid);
+    match inner.channels.get_mut(&id) {
+        Some(ch) => {
+            ch["recipients"] = json!([recipient]);
+            ok(ch.clone())
+        }
+        None => unknown_channel(),
     }
 }
 
@@ -979,7 +1164,7 @@ fn interaction_callback(
                 application_id: Some(shared.app_id),
                 timestamp: now,
             });
-            msg["attachments"] = json!(attachment_objects(shared, uploads));
+            msg["attachments"] = json!(attachment_objects(shared, inner, rec.channel_id, uploads));
             inner.messages.insert(mid, msg);
             original = Some(mid);
         }
@@ -1078,7 +1263,7 @@ fn webhook(
                 application_id: Some(shared.app_id),
                 timestamp: now,
             });
-            msg["attachments"] = json!(attachment_objects(shared, uploads));
+            msg["attachments"] = json!(attachment_objects(shared, inner, rec.channel_id, uploads));
             inner.messages.insert(mid, msg.clone());
             if let Some(r) = inner.interactions.get_mut(&rec.id) {
                 r.followups.push(mid);
@@ -1107,9 +1292,12 @@ fn webhook(
                     let flags = msg["flags"].as_u64().unwrap_or(0) & !128;
                     msg["flags"] = json!(flags);
                     if !uploads.is_empty() {
-                        msg["attachments"] = json!(attachment_objects(shared, uploads));
+                        let files = attachment_objects(shared, inner, rec.channel_id, uploads);
+                        if let Some(msg) = inner.messages.get_mut(&mid) {
+                            msg["attachments"] = json!(files);
+                        }
                     }
-                    let msg = msg.clone();
+                    let msg = inner.messages[&mid].clone();
                     if let Some(r) = inner.interactions.get_mut(&rec.id) {
                         r.last_answer = Some(mid);
                         r.answered_at = Some(std::time::Instant::now());
@@ -1140,7 +1328,7 @@ mod tests {
         assert_eq!(payload, Some(json!({"content": "hi"})));
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].filename, "t.txt");
-        assert_eq!(files[0].size, 5);
+        assert_eq!(files[0].bytes, b"hello");
     }
 
     #[test]

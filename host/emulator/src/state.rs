@@ -1,7 +1,8 @@
 //! The emulator's shared state: guilds, roles, channels, messages, interactions, gateway
 //! sessions, the request log, violations and failure-injection rules.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::{Bound, Deref};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{json, Value};
@@ -106,6 +107,8 @@ pub struct Session {
     pub identified: bool,
     /// Whether READY and the GUILD_CREATEs were sent.
     pub ready_sent: bool,
+    /// The intents of the accepted IDENTIFY (0 before it).
+    pub intents: u64,
 }
 
 /// Everything mutable, behind one mutex (never held across an `.await`).
@@ -117,8 +120,8 @@ pub struct Inner {
     pub roles: BTreeMap<u64, RoleRec>,
     /// Live channels by id (complete channel JSON).
     pub channels: BTreeMap<u64, Value>,
-    /// Messages by id (complete message JSON).
-    pub messages: BTreeMap<u64, Value>,
+    /// Messages by id (complete message JSON), indexed by channel.
+    pub messages: MessageStore,
     /// Users the emulator has seen (MemberSpecs of injected interactions).
     pub users: BTreeMap<u64, MemberSpec>,
     /// Members seen per guild.
@@ -151,6 +154,123 @@ pub struct Inner {
     pub command_version: u64,
     /// Message attachments, by id: served under `/attachments/…` like Discord's CDN.
     pub attachments: BTreeMap<u64, AttachmentRec>,
+    /// Avatars by user id: `(hash, PNG bytes)`, served under `/avatars/…`.
+    pub avatars: BTreeMap<u64, (String, Vec<u8>)>,
+    /// Successful CDN downloads per URL path (without the query).
+    pub cdn_downloads: BTreeMap<String, usize>,
+    /// Every CDN request: path (with the query, if any) and the status answered.
+    pub cdn_log: Vec<(String, u16)>,
+    /// Users whose DMs are closed to the bot (posting there answers 403 50007).
+    pub dms_closed: BTreeSet<u64>,
+    /// Whether the app lacks the MESSAGE_CONTENT privileged intent (IDENTIFY asking for it
+    /// is closed with 4014).
+    pub message_content_refused: bool,
+    /// The intents of every IDENTIFY received, accepted or not, in order.
+    pub identify_intents: Vec<u64>,
+    /// The intents of the last accepted IDENTIFY (the current session's).
+    pub session_intents: Option<u64>,
+}
+
+/// The MESSAGE_CONTENT gateway intent.
+pub const MESSAGE_CONTENT: u64 = 1 << 15;
+/// The GUILD_MESSAGES gateway intent.
+pub const GUILD_MESSAGES: u64 = 1 << 9;
+/// The DIRECT_MESSAGES gateway intent.
+pub const DIRECT_MESSAGES: u64 = 1 << 12;
+
+/// Messages by id plus an index of message ids per channel, so that paging through a channel
+/// is a range query however many messages other channels hold.
+///
+/// Reads go through [`Deref`] to the id-keyed map; every change goes through the methods here,
+/// which keep the index in step.
+#[derive(Debug, Default)]
+pub struct MessageStore {
+    by_id: BTreeMap<u64, Value>,
+    by_channel: HashMap<u64, BTreeSet<u64>>,
+}
+
+impl Deref for MessageStore {
+    type Target = BTreeMap<u64, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.by_id
+    }
+}
+
+/// The channel of a stored message.
+fn channel_of(msg: &Value) -> Option<u64> {
+    msg.get("channel_id")
+        .and_then(Value::as_str)
+        .and_then(|c| c.parse().ok())
+}
+
+impl MessageStore {
+    /// Stores (or replaces) a message; its channel comes from its `channel_id`.
+    pub fn insert(&mut self, id: u64, msg: Value) -> Option<Value> {
+        if let Some(c) = channel_of(&msg) {
+            self.by_channel.entry(c).or_default().insert(id);
+        }
+        let old = self.by_id.insert(id, msg);
+        if let Some(c) = old.as_ref().and_then(channel_of) {
+            if self.by_id.get(&id).and_then(channel_of) != Some(c) {
+                self.unindex(c, id);
+            }
+        }
+        old
+    }
+
+    /// A stored message, to change in place (its `channel_id` must stay as it is).
+    pub fn get_mut(&mut self, id: &u64) -> Option<&mut Value> {
+        self.by_id.get_mut(id)
+    }
+
+    /// Removes a message.
+    pub fn remove(&mut self, id: &u64) -> Option<Value> {
+        let old = self.by_id.remove(id)?;
+        if let Some(c) = channel_of(&old) {
+            self.unindex(c, *id);
+        }
+        Some(old)
+    }
+
+    /// Keeps only the messages for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&u64, &mut Value) -> bool) {
+        let mut gone = Vec::new();
+        self.by_id.retain(|id, m| {
+            let k = keep(id, m);
+            if !k {
+                gone.push((channel_of(m), *id));
+            }
+            k
+        });
+        for (c, id) in gone {
+            if let Some(c) = c {
+                self.unindex(c, id);
+            }
+        }
+    }
+
+    fn unindex(&mut self, channel: u64, id: u64) {
+        if let Some(set) = self.by_channel.get_mut(&channel) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_channel.remove(&channel);
+            }
+        }
+    }
+
+    /// Ids of the messages in `channel` within `range`, oldest first (reverse for newest
+    /// first).
+    pub fn ids_in(
+        &self,
+        channel: u64,
+        range: (Bound<u64>, Bound<u64>),
+    ) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.by_channel
+            .get(&channel)
+            .into_iter()
+            .flat_map(move |set| set.range(range).copied())
+    }
 }
 
 /// A file a test attached to a command.
@@ -164,6 +284,8 @@ pub struct AttachmentRec {
     pub url: String,
     /// The file; `None` for one that lives elsewhere.
     pub bytes: Option<Vec<u8>>,
+    /// Its media type, if known (served as `Content-Type`).
+    pub content_type: Option<String>,
     /// How often it was downloaded from the emulator.
     pub downloads: usize,
 }
@@ -205,6 +327,11 @@ impl Shared {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// `http://127.0.0.1:PORT`: REST under `/api/v10`, the CDN at the root.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// `ws://127.0.0.1:PORT/gateway`.
     pub fn gateway_url(&self) -> String {
         format!("ws://127.0.0.1:{}/gateway", self.port)
@@ -219,8 +346,17 @@ impl Shared {
 impl Inner {
     /// Sends a dispatch (op 0) to every identified session.
     pub fn dispatch(&mut self, event: &str, data: &Value) {
+        self.dispatch_per_session(event, |_| Some(data.clone()));
+    }
+
+    /// Sends a dispatch to every identified session for which `payload(intents)` gives one
+    /// (an event that needs an intent, or whose contents depend on the session's intents).
+    pub fn dispatch_per_session(&mut self, event: &str, payload: impl Fn(u64) -> Option<Value>) {
         let mut sent = 0;
         for session in self.sessions.values_mut().filter(|s| s.identified) {
+            let Some(data) = payload(session.intents) else {
+                continue;
+            };
             session.seq += 1;
             let frame = json!({"op": 0, "t": event, "s": session.seq, "d": data});
             if session.tx.send(frame.to_string()).is_ok() {
@@ -229,6 +365,40 @@ impl Inner {
         }
         self.gateway_log
             .push(format!("dispatched {event} to {sent} session(s)"));
+    }
+
+    /// Whether message content is visible to the bot in messages it neither wrote nor is
+    /// mentioned in: the app has the MESSAGE_CONTENT intent and the current session asked
+    /// for it.
+    pub fn message_content_visible(&self) -> bool {
+        !self.message_content_refused
+            && self
+                .session_intents
+                .is_some_and(|i| i & MESSAGE_CONTENT != 0)
+    }
+
+    /// The DM channel with `user`, created (like `POST /users/@me/channels`) if there is none.
+    pub fn dm_channel(&mut self, shared: &Shared, user: &MemberSpec) -> u64 {
+        if let Some(id) = self.dm_channels.get(&user.user_id) {
+            return *id;
+        }
+        let id = shared.ids.next();
+        self.dm_channels.insert(user.user_id, id);
+        self.channels
+            .insert(id, payloads::dm_channel(id, payloads::member_user(user)));
+        id
+    }
+
+    /// The user object of `user_id`: the bot, a member the emulator has seen, or (any other
+    /// snowflake) a user named after their id.
+    pub fn user_json(&self, shared: &Shared, user_id: u64) -> Value {
+        if user_id == shared.app_id {
+            return shared.bot_user();
+        }
+        match self.users.get(&user_id) {
+            Some(m) => payloads::member_user(m),
+            None => payloads::user(user_id, &format!("user{user_id}"), false),
+        }
     }
 
     /// Roles of a guild as JSON, @everyone first.
@@ -285,6 +455,9 @@ impl Inner {
 
     /// Remembers a member of a guild.
     pub fn remember_member(&mut self, guild_id: Option<u64>, m: &MemberSpec) {
+        if let (Some(hash), Some(bytes)) = (m.avatar_hash(), m.avatar.as_ref()) {
+            self.avatars.insert(m.user_id, (hash, bytes.clone()));
+        }
         self.users.insert(m.user_id, m.clone());
         if let Some(g) = guild_id {
             self.guild_members.entry(g).or_default().insert(m.user_id);

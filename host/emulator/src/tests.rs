@@ -11,23 +11,32 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use crate::state::Session;
 use crate::{gateway, payloads, Emulator, GuildSpec, MemberSpec};
 
+mod transcripts;
+
 const FAKE_CONN: u64 = u64::MAX;
 
 /// Registers an in-process session and identifies it; returns its outgoing frames.
 fn identify(emu: &Emulator) -> UnboundedReceiver<String> {
+    identify_as(emu, FAKE_CONN, 513)
+}
+
+/// Registers in-process session `conn` and identifies it with `intents`; returns its outgoing
+/// frames.
+fn identify_as(emu: &Emulator, conn: u64, intents: u64) -> UnboundedReceiver<String> {
     let (tx, rx) = unbounded_channel();
     emu.shared.lock().sessions.insert(
-        FAKE_CONN,
+        conn,
         Session {
             tx,
             seq: 0,
             identified: false,
             ready_sent: false,
+            intents: 0,
         },
     );
-    let identify = json!({"op": 2, "d": {"token": emu.bot_token(), "intents": 513,
+    let identify = json!({"op": 2, "d": {"token": emu.bot_token(), "intents": intents,
         "properties": {"os": "linux", "browser": "serenity", "device": "serenity"}, "shard": [0, 1]}});
-    assert!(gateway::on_frame(&emu.shared, FAKE_CONN, &identify.to_string()).is_none());
+    assert!(gateway::on_frame(&emu.shared, conn, &identify.to_string()).is_none());
     rx
 }
 

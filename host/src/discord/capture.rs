@@ -158,19 +158,16 @@ pub async fn capture(
     let mut out = Vec::with_capacity(messages.len());
     for m in &messages {
         let author = m.author.id.get();
-        if !people.contains_key(&author) {
-            people.insert(
-                author,
-                Participant {
-                    id: author,
-                    username: m.author.name.clone(),
-                    display_name: m.author.global_name.clone(),
-                    avatar: None,
-                    bot: m.author.bot,
-                },
-            );
-            avatars.insert(author, m.author.avatar.map(|h| h.to_string()));
-        }
+        people.entry(author).or_insert_with(|| Participant {
+            id: author,
+            username: m.author.name.clone(),
+            display_name: m.author.global_name.clone(),
+            avatar: None,
+            bot: m.author.bot,
+        });
+        avatars
+            .entry(author)
+            .or_insert_with(|| m.author.avatar.map(|h| h.to_string()));
         let mut mentions = Vec::new();
         for user in &m.mentions {
             mentions.push(Mention {
@@ -181,6 +178,9 @@ pub async fn capture(
                     .clone()
                     .unwrap_or_else(|| user.name.clone()),
             });
+            avatars
+                .entry(user.id.get())
+                .or_insert_with(|| user.avatar.map(|h| h.to_string()));
             people.entry(user.id.get()).or_insert_with(|| Participant {
                 id: user.id.get(),
                 username: user.name.clone(),

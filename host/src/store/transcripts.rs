@@ -91,4 +91,43 @@ impl Store {
             Ok(Some((found, blobs)))
         })
     }
+
+    /// Deletes every transcript (and its blobs) that expired at or before `now_ms`; how many.
+    pub async fn purge_expired_transcripts(&self, now_ms: i64) -> Result<u64, StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM transcript_blobs WHERE ticket_id IN (SELECT ticket_id FROM transcripts WHERE expires_at <= $1)")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query("DELETE FROM transcripts WHERE expires_at <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Deletes every ticket closed before `closed_before_ms`, with its members, audit entries
+    /// and transcript; how many tickets. Open tickets are never deleted.
+    pub async fn purge_closed_tickets(&self, closed_before_ms: i64) -> Result<u64, StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for sql in [
+                "DELETE FROM transcript_blobs WHERE ticket_id IN (SELECT id FROM tickets WHERE status = 'closed' AND closed_at < $1)",
+                "DELETE FROM transcripts WHERE ticket_id IN (SELECT id FROM tickets WHERE status = 'closed' AND closed_at < $1)",
+                "DELETE FROM ticket_members WHERE ticket_id IN (SELECT id FROM tickets WHERE status = 'closed' AND closed_at < $1)",
+                "DELETE FROM audit_log WHERE ticket_id IN (SELECT id FROM tickets WHERE status = 'closed' AND closed_at < $1)",
+            ] {
+                sqlx::query(sql).bind(closed_before_ms).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query("DELETE FROM tickets WHERE status = 'closed' AND closed_at < $1")
+                .bind(closed_before_ms)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
+    }
 }

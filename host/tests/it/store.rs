@@ -393,6 +393,26 @@ async fn ticket_members_are_recorded_(backend: Backend) {
     assert_eq!(store.ticket_members(t.id).await.expect("members"), vec![70]);
 }
 
+on_both_backends!(
+    every_table_holding_server_data_is_emptied_when_the_bot_leaves,
+    every_guild_table_
+);
+async fn every_guild_table_(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    let mut covered: Vec<String> = tessera::store::GUILD_TABLES
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    covered.sort();
+    assert_eq!(
+        store.tables_with_guild_id().await.expect("schema"),
+        covered,
+        "a table with a guild_id column is missing from GUILD_TABLES (or gone from the schema)"
+    );
+}
+
 on_both_backends!(leaving_a_server_deletes_only_its_data, leaving_a_server_);
 async fn leaving_a_server_(backend: Backend) {
     let Some((_db, store)) = fresh(backend).await else {
@@ -417,7 +437,39 @@ async fn leaving_a_server_(backend: Backend) {
         .open_ticket(&new_ticket(OTHER_GUILD, 7))
         .await
         .expect("open elsewhere");
+    let transcript = |ticket_id, guild_id| tessera::store::TranscriptRow {
+        ticket_id,
+        guild_id,
+        message_count: 1,
+        created_at: 1,
+        expires_at: 2,
+    };
+    store
+        .save_transcript(
+            &transcript(t.id, GUILD),
+            &[(0, vec![1, 2, 3]), (1, vec![4])],
+        )
+        .await
+        .expect("transcript");
+    let (elsewhere, _) = store
+        .open_ticket(&new_ticket(OTHER_GUILD, 8))
+        .await
+        .expect("open elsewhere");
+    store
+        .save_transcript(&transcript(elsewhere.id, OTHER_GUILD), &[(0, vec![9])])
+        .await
+        .expect("transcript elsewhere");
     store.delete_guild_data(GUILD).await.expect("delete");
+    // Nothing of the server is left in any table that holds server data.
+    for (table, rows) in store.guild_row_counts(GUILD).await.expect("count") {
+        assert_eq!(rows, 0, "{table} still holds the server's rows");
+    }
+    assert!(store.transcript(GUILD, t.id).await.expect("read").is_none());
+    assert!(store
+        .transcript(OTHER_GUILD, elsewhere.id)
+        .await
+        .expect("read")
+        .is_some());
     assert_eq!(store.guild_settings(GUILD).await.expect("read"), None);
     assert!(store
         .tickets_in_guild(GUILD)
@@ -437,7 +489,7 @@ async fn leaving_a_server_(backend: Backend) {
             .await
             .expect("read")
             .len(),
-        1
+        2
     );
 }
 

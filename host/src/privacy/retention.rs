@@ -1,0 +1,57 @@
+//! Retention (PRIVACY.md #6 and #7): transcripts are deleted when they expire (the server's
+//! retention, at most the operator's ceiling, fixed when each was stored), and closed tickets'
+//! records a set number of days after they closed. The purge runs at start and then
+//! periodically; it takes the time as an argument, so tests drive it with any clock.
+
+use std::time::Duration;
+
+use crate::store::{Store, StoreError};
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// What one purge deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// Transcripts (with their files) past their retention.
+    pub transcripts: u64,
+    /// Closed tickets past the closed-ticket retention (with their transcripts, members and
+    /// audit entries).
+    pub tickets: u64,
+}
+
+/// Deletes what has expired at `now_ms`: transcripts past their expiry, and tickets closed
+/// more than `closed_ticket_days` days before.
+pub async fn purge(
+    store: &Store,
+    closed_ticket_days: u32,
+    now_ms: i64,
+) -> Result<Purged, StoreError> {
+    let transcripts = store.purge_expired_transcripts(now_ms).await?;
+    let cutoff = now_ms.saturating_sub(i64::from(closed_ticket_days) * DAY_MS);
+    let tickets = store.purge_closed_tickets(cutoff).await?;
+    Ok(Purged {
+        transcripts,
+        tickets,
+    })
+}
+
+/// Purges now, then every `every`, until the process ends; counts are logged, failures too
+/// (the next run tries again).
+pub async fn run_periodically(store: Store, closed_ticket_days: u32, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match purge(&store, closed_ticket_days, crate::store::now_ms()).await {
+            Ok(purged) if purged == Purged::default() => {}
+            Ok(purged) => tracing::info!(
+                transcripts = purged.transcripts,
+                tickets = purged.tickets,
+                "retention: deleted expired data"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "retention: the purge failed; it runs again later")
+            }
+        }
+    }
+}
