@@ -18,6 +18,7 @@ mod bot_first_party;
 mod bot_integrations;
 mod bot_setup;
 mod bot_tickets;
+mod bot_transcripts;
 mod bot_uploads;
 mod cli;
 mod compile_cache;
