@@ -966,3 +966,94 @@ async fn upload_quotas_(backend: Backend) {
     assert_eq!(count(GUILD, 1000, t0 + 25 * hour + 1).await, Ok(()));
     assert_eq!(count(GUILD, 1000, t0 + 25 * hour + 2).await, Ok(()));
 }
+
+on_both_backends!(
+    the_retention_purge_deletes_expired_transcripts_and_old_closed_tickets_only,
+    retention_
+);
+async fn retention_(backend: Backend) {
+    use tessera::privacy::retention::{purge, Purged};
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    set_up(&store, GUILD, 5).await;
+    // A ticket closed now with a transcript kept 7 days, and one still open.
+    let (closed, _) = store
+        .open_ticket(&new_ticket(GUILD, 7))
+        .await
+        .expect("open");
+    let closed = store
+        .close_ticket(closed.id, 7, Some("done"))
+        .await
+        .expect("close")
+        .expect("closed");
+    let closed_at = closed.closed_at.expect("a close time");
+    let row = tessera::store::TranscriptRow {
+        ticket_id: closed.id,
+        guild_id: GUILD,
+        message_count: 1,
+        created_at: closed_at,
+        expires_at: closed_at + 7 * DAY,
+    };
+    store
+        .save_transcript(&row, &[(0, vec![1]), (1, vec![2])])
+        .await
+        .expect("transcript");
+    let (open, _) = store
+        .open_ticket(&new_ticket(GUILD, 8))
+        .await
+        .expect("open");
+
+    // A day before the transcript expires: nothing goes.
+    let at = closed_at + 6 * DAY;
+    assert_eq!(
+        purge(&store, 365, at).await.expect("purge"),
+        Purged::default()
+    );
+    assert!(store
+        .transcript(GUILD, closed.id)
+        .await
+        .expect("read")
+        .is_some());
+    // When it expires: the transcript and its blobs go; the ticket's record stays.
+    let purged = purge(&store, 365, closed_at + 7 * DAY)
+        .await
+        .expect("purge");
+    assert_eq!(
+        purged,
+        Purged {
+            transcripts: 1,
+            tickets: 0
+        }
+    );
+    assert!(store
+        .transcript(GUILD, closed.id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store.ticket(closed.id).await.expect("read").is_some());
+    // 365 days after closing, the closed ticket's record goes; the open ticket never does.
+    assert_eq!(
+        purge(&store, 365, closed_at + 365 * DAY - 1)
+            .await
+            .expect("purge"),
+        Purged::default()
+    );
+    let purged = purge(&store, 365, closed_at + 365 * DAY + 1)
+        .await
+        .expect("purge");
+    assert_eq!(
+        purged,
+        Purged {
+            transcripts: 0,
+            tickets: 1
+        }
+    );
+    assert!(store.ticket(closed.id).await.expect("read").is_none());
+    assert!(store.ticket(open.id).await.expect("read").is_some());
+    let purged = purge(&store, 1, closed_at + 10_000 * DAY)
+        .await
+        .expect("purge");
+    assert_eq!(purged, Purged::default(), "open tickets are never purged");
+}
