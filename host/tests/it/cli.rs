@@ -389,3 +389,46 @@ fn plugin_run_compiles_once_then_reads_the_compiled_plugin_from_the_user_cache()
         "{help}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_content_intent_stops_the_bot_naming_the_setting() {
+    let emu = tessera_discord_emulator::Emulator::start()
+        .await
+        .expect("the emulator");
+    emu.add_guild(tessera_discord_emulator::GuildSpec::default());
+    // Discord closes the gateway with 4014 when the portal's Message Content switch is off.
+    emu.refuse_message_content();
+    let (token, base) = (emu.bot_token(), emu.base_url());
+    let run = tokio::task::spawn_blocking(move || {
+        tessera(
+            &["run"],
+            &[
+                ("TESSERA_DISCORD_TOKEN", token.as_str()),
+                ("TESSERA_DISCORD_API_BASE", base.as_str()),
+                (
+                    "TESSERA_TRANSCRIPTS_KEY",
+                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                ),
+            ],
+        )
+    });
+    let (out, _dir) = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("the bot stops by itself")
+        .expect("joined");
+    // The log lines before it aside, it ends with one line saying what to do, and exit 2.
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ")
+            && last.contains("transcripts.key")
+            && last.contains("Message Content Intent"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(
+        emu.last_identify_intents().expect("it identified") & (1 << 15),
+        0
+    );
+}
