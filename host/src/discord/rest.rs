@@ -225,6 +225,38 @@ impl DiscordPort for Rest<'_> {
         .map_err(|err| refused(&err, "reading the ticket's messages for its transcript"))
     }
 
+    async fn dm_transcript(
+        &self,
+        user_id: u64,
+        n: i64,
+        guild_name: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), DiscordFailure> {
+        let channel = UserId::new(user_id)
+            .create_dm_channel(self.http)
+            .await
+            .map_err(|err| refused(&err, "opening a DM for a transcript"))?;
+        let server = if guild_name.is_empty() {
+            "the server".to_owned()
+        } else {
+            format!("**{}**", neutralise(guild_name))
+        };
+        let message = CreateMessage::new()
+            .content(format!(
+                "Your ticket {} in {server} was closed. Here is its transcript: open the file in a browser to read it.",
+                number(n)
+            ))
+            .allowed_mentions(no_pings())
+            .add_file(CreateAttachment::bytes(bytes, file_name));
+        channel
+            .id
+            .send_message(self.http, message)
+            .await
+            .map(drop)
+            .map_err(|err| refused(&err, "sending a transcript by DM"))
+    }
+
     async fn guild_name(&self, guild_id: u64) -> String {
         match GuildId::new(guild_id).to_partial_guild(self.http).await {
             Ok(guild) => guild.name,

@@ -52,6 +52,24 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             }
             _ => None,
         };
+        if let (Some((html, _)), true) = (&transcript, settings.transcript_dm) {
+            let name = format!("transcript-{:04}.html", closed.number);
+            let guild_name = self.discord.guild_name(closed.guild_id).await;
+            if let Err(failure) = self
+                .discord
+                .dm_transcript(
+                    closed.opener_id,
+                    closed.number,
+                    &guild_name,
+                    &name,
+                    html.clone().into_bytes(),
+                )
+                .await
+            {
+                // Closed DMs (Discord's 50007) are the member's choice: nobody is told.
+                tracing::info!(?failure, ticket_id = closed.id, "the opener could not be sent the transcript by DM");
+            }
+        }
         if let Some(log) = settings.log_channel_id {
             match transcript {
                 Some((html, messages)) => {

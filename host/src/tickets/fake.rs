@@ -33,6 +33,7 @@ pub struct Seen {
     /// What `capture` answers (empty by default).
     pub capture: Option<Captured>,
     pub files: Vec<(String, Vec<u8>)>,
+    pub dms: Vec<(u64, String, Vec<u8>)>,
     pub refuse_create: Option<DiscordFailure>,
     pub refuse_welcome: Option<DiscordFailure>,
     pub refuse_delete: Option<DiscordFailure>,
@@ -122,6 +123,20 @@ impl DiscordPort for FakeDiscord {
         self.with(|s| {
             s.captured.push(channel_id);
             Ok(s.capture.clone().unwrap_or_default())
+        })
+    }
+
+    async fn dm_transcript(
+        &self,
+        user_id: u64,
+        _number: i64,
+        _guild_name: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), DiscordFailure> {
+        self.with(|s| {
+            s.dms.push((user_id, file_name.to_owned(), bytes));
+            Ok(())
         })
     }
 

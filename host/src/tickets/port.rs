@@ -197,6 +197,17 @@ pub trait DiscordPort: Sync {
     /// The server's name (for a transcript's header); empty if unknown.
     fn guild_name(&self, guild_id: u64) -> impl Future<Output = String> + Send;
 
+    /// Sends the opener their ticket's transcript by DM. A member whose DMs are closed is
+    /// not an error anyone is shown (Discord answers 50007); the caller only logs it.
+    fn dm_transcript(
+        &self,
+        user_id: u64,
+        number: i64,
+        guild_name: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), DiscordFailure>> + Send;
+
     /// Posts a notice in the log channel with a file attached (a transcript).
     fn post_log_file(
         &self,

@@ -339,3 +339,56 @@ async fn the_bot_asks_for_message_content_only_with_a_transcript_key() {
     assert!(app.emu.message_content_visible());
     app.finish().await;
 }
+
+on_both_backends!(
+    the_opener_gets_the_transcript_by_dm_when_the_server_asks_and_closed_dms_are_quietly_skipped,
+    by_dm
+);
+async fn by_dm(backend: Backend) {
+    let Some(app) = with_key(backend).await else {
+        return;
+    };
+    app.set_up(1).await;
+    let options = json!([
+        {"name": "staff_role", "type": 8, "value": app.staff_role.to_string()},
+        {"name": "transcripts", "type": 5, "value": true},
+        {"name": "transcript_dm", "type": 5, "value": true},
+    ]);
+    let set = app.command(&app.admin(), app.lobby, "setup", options).await;
+    assert!(text(&set).contains("by DM"), "{set}");
+
+    let open_dms = app.member(1);
+    let channel = open(&app, &open_dms).await;
+    app.emu
+        .add_member_message(channel, &open_dms, json!({"content": "thanks!"}));
+    close(&app, &open_dms, channel).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let dm = loop {
+        if let Some(m) = app.emu.dm_messages(open_dms.user_id).into_iter().next() {
+            break m;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no DM");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(dm["attachments"][0]["filename"], "transcript-0001.html", "{dm}");
+    assert!(text(&dm).contains("was closed"), "{dm}");
+
+    // A member who closed their DMs: the ticket closes, the log channel gets the transcript,
+    // and nobody sees an error.
+    let closed_dms = app.member(2);
+    app.emu.close_dms(closed_dms.user_id);
+    let channel = open(&app, &closed_dms).await;
+    app.emu
+        .add_member_message(channel, &closed_dms, json!({"content": "bye"}));
+    let reply = close(&app, &closed_dms, channel).await;
+    assert!(!text(&reply).contains("DM"), "{reply}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !app.emu.messages_in(app.log_channel).iter().any(|m| {
+        m["attachments"][0]["filename"] == "transcript-0002.html"
+    }) {
+        assert!(tokio::time::Instant::now() < deadline, "no transcript in the log");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(app.emu.dm_messages(closed_dms.user_id).is_empty());
+    app.finish().await;
+}

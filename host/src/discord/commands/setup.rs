@@ -60,6 +60,11 @@ pub fn register() -> CreateCommand {
             "transcripts",
             "Keep each closed ticket's conversation as a transcript (off by default)",
         ))
+        .add_option(CreateCommandOption::new(
+            CommandOptionType::Boolean,
+            "transcript_dm",
+            "Also send the ticket's opener its transcript by DM when it closes",
+        ))
         .add_option(
             CreateCommandOption::new(
                 CommandOptionType::Integer,
@@ -134,6 +139,7 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Re
         log_channel_id: log_channel.map(ChannelId::get),
         max_open,
         transcripts,
+        transcript_dm: options.boolean("transcript_dm"),
         transcript_retention_days: transcript_days,
         ..SettingsUpdate::default()
     };
@@ -182,8 +188,9 @@ fn describe(s: &GuildSettings, ceiling: Option<u32>) -> String {
         |c: Option<u64>, none: &str| c.map_or_else(|| none.to_owned(), |c| format!("<#{c}>"));
     let transcripts = match (s.transcripts, ceiling) {
         (true, Some(ceiling)) => format!(
-            "on: each closed ticket's messages, with their authors and files, are kept encrypted for {} days and posted to the log channel",
-            s.transcript_retention_days.unwrap_or(ceiling).min(ceiling)
+            "on: each closed ticket's messages, with their authors and files, are kept encrypted for {} days and posted to the log channel{}",
+            s.transcript_retention_days.unwrap_or(ceiling).min(ceiling),
+            if s.transcript_dm { ", and sent to the ticket's opener by DM" } else { "" }
         ),
         (true, None) => "on, but this bot has no transcript key, so none are kept".to_owned(),
         (false, _) => "off (no message text is stored)".to_owned(),
