@@ -14,6 +14,7 @@ mod options;
 mod panel;
 mod privacy;
 mod setup;
+mod transcript;
 mod welcome;
 
 use serenity::builder::CreateCommand;
@@ -48,6 +49,7 @@ pub fn all(bot: &Bot) -> Vec<CreateCommand> {
         integrations::register(bot),
         welcome::register(),
         privacy::register(),
+        transcript::register(),
     ]
 }
 
@@ -94,6 +96,7 @@ fn needs(name: &str) -> Option<Needs> {
         "integrations" => integrations::NEEDS,
         "welcome" => welcome::NEEDS,
         "privacy" => privacy::NEEDS,
+        "transcript" => transcript::NEEDS,
         _ => return None,
     })
 }
@@ -218,6 +221,7 @@ pub async fn run(
         ("integrations", _) => integrations::run(bot, inv, ctx.guild_id, &options, data).await?,
         ("welcome", _) => welcome::run(&ctx, &options).await?,
         ("privacy", _) => privacy::run(bot, ctx.guild_id, &options).await?,
+        ("transcript", _) => transcript::run(&ctx, &options).await?,
         ("close", Some(here)) => close::run(&ctx, &options, &here).await?,
         ("claim", Some(here)) => claim::claim(&ctx, &here).await?,
         ("unclaim", Some(here)) => claim::unclaim(&ctx, &here).await?,

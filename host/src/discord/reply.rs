@@ -14,6 +14,8 @@ pub struct Reply {
     pub components: Vec<CreateActionRow>,
     /// Work that must happen only after the member has their answer.
     pub then: Option<AfterReply>,
+    /// Files attached to the answer: name and bytes.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Work done after the reply is sent, because it would make the reply impossible.
@@ -41,6 +43,12 @@ impl Reply {
     /// Adds buttons.
     pub fn with_components(mut self, components: Vec<CreateActionRow>) -> Reply {
         self.components = components;
+        self
+    }
+
+    /// Attaches a file.
+    pub fn with_file(mut self, name: impl Into<String>, bytes: Vec<u8>) -> Reply {
+        self.files.push((name.into(), bytes));
         self
     }
 

@@ -96,10 +96,13 @@ async fn finish(bot: &Bot, http: &Http, inv: &Invocation<'_>, reply: anyhow::Res
         tracing::error!(interaction_id = %inv.id, error = ?err, "interaction handler failed");
         internal_error(inv.id)
     });
-    let edit = EditInteractionResponse::new()
+    let mut edit = EditInteractionResponse::new()
         .content(reply.content)
         .components(reply.components)
         .allowed_mentions(no_pings());
+    for (name, bytes) in reply.files {
+        edit = edit.new_attachment(serenity::builder::CreateAttachment::bytes(bytes, name));
+    }
     if let Err(err) = edit.execute(http, inv.token).await {
         tracing::warn!(interaction_id = %inv.id, error = %err, "could not answer an interaction");
     }

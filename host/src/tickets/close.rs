@@ -67,7 +67,11 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
                 .await
             {
                 // Closed DMs (Discord's 50007) are the member's choice: nobody is told.
-                tracing::info!(?failure, ticket_id = closed.id, "the opener could not be sent the transcript by DM");
+                tracing::info!(
+                    ?failure,
+                    ticket_id = closed.id,
+                    "the opener could not be sent the transcript by DM"
+                );
             }
         }
         if let Some(log) = settings.log_channel_id {

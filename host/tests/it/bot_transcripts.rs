@@ -370,7 +370,10 @@ async fn by_dm(backend: Backend) {
         assert!(tokio::time::Instant::now() < deadline, "no DM");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert_eq!(dm["attachments"][0]["filename"], "transcript-0001.html", "{dm}");
+    assert_eq!(
+        dm["attachments"][0]["filename"], "transcript-0001.html",
+        "{dm}"
+    );
     assert!(text(&dm).contains("was closed"), "{dm}");
 
     // A member who closed their DMs: the ticket closes, the log channel gets the transcript,
@@ -383,12 +386,103 @@ async fn by_dm(backend: Backend) {
     let reply = close(&app, &closed_dms, channel).await;
     assert!(!text(&reply).contains("DM"), "{reply}");
     let deadline = tokio::time::Instant::now() + WAIT;
-    while !app.emu.messages_in(app.log_channel).iter().any(|m| {
-        m["attachments"][0]["filename"] == "transcript-0002.html"
-    }) {
-        assert!(tokio::time::Instant::now() < deadline, "no transcript in the log");
+    while !app
+        .emu
+        .messages_in(app.log_channel)
+        .iter()
+        .any(|m| m["attachments"][0]["filename"] == "transcript-0002.html")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no transcript in the log"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(app.emu.dm_messages(closed_dms.user_id).is_empty());
+    app.finish().await;
+}
+
+async fn ask_transcript(app: &TestApp, who: &MemberSpec) -> Value {
+    app.command(
+        who,
+        app.lobby,
+        "transcript",
+        json!([{"name": "number", "type": 4, "value": 1}]),
+    )
+    .await
+}
+
+on_both_backends!(
+    staff_fetch_a_transcript_again_and_a_tampered_one_is_refused_not_shown,
+    fetch_again
+);
+async fn fetch_again(backend: Backend) {
+    let Some(app) = with_key(backend).await else {
+        return;
+    };
+    app.set_up(1).await;
+    setup_transcripts(&app, true).await;
+    let opener = app.member(1);
+    let channel = open(&app, &opener).await;
+    app.emu
+        .add_member_message(channel, &opener, json!({"content": SECRET_LINE}));
+    close(&app, &opener, channel).await;
+    close_notice(&app).await;
+
+    // Members who are not staff cannot read transcripts, not even their own ticket's here.
+    let refused = ask_transcript(&app, &opener).await;
+    assert!(text(&refused).contains("Only staff"), "{refused}");
+    assert!(refused["attachments"].as_array().is_none_or(Vec::is_empty));
+
+    let reply = ask_transcript(&app, &app.staff(2)).await;
+    assert!(text(&reply).contains("Transcript of ticket"), "{reply}");
+    let file = &reply["attachments"][0];
+    assert_eq!(file["filename"], "transcript-0001.html", "{reply}");
+    let id: u64 = file["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("an id");
+    let html = String::from_utf8(app.emu.attachment_bytes(id).expect("bytes")).expect("utf-8");
+    assert!(html.contains(SECRET_LINE));
+
+    // One flipped byte in the stored blob: detected, reported, never rendered.
+    let ticket = app
+        .store
+        .tickets_in_guild(app.guild)
+        .await
+        .expect("read")
+        .into_iter()
+        .next()
+        .expect("the ticket");
+    let (row, mut blobs) = app
+        .store
+        .transcript(app.guild, ticket.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    let last = blobs[0].1.len() - 1;
+    blobs[0].1[last] ^= 1;
+    app.store
+        .save_transcript(&row, &blobs)
+        .await
+        .expect("write");
+    let reply = ask_transcript(&app, &app.staff(2)).await;
+    assert!(
+        text(&reply).contains("cannot be opened") && text(&reply).contains("not shown"),
+        "{reply}"
+    );
+    assert!(reply["attachments"].as_array().is_none_or(Vec::is_empty));
+    assert!(!text(&reply).contains(SECRET_LINE));
+
+    // A ticket that never had one.
+    let reply = app
+        .command(
+            &app.staff(2),
+            app.lobby,
+            "transcript",
+            json!([{"name": "number", "type": 4, "value": 7}]),
+        )
+        .await;
+    assert!(text(&reply).contains("no ticket"), "{reply}");
     app.finish().await;
 }
