@@ -61,6 +61,7 @@ impl World {
             log: "error".into(),
             plugins: Default::default(),
             transcripts: Default::default(),
+            servers: Default::default(),
         };
         bot.spawn(async move {
             let app = Application::build(settings).await.expect("the bot builds");

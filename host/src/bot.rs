@@ -33,6 +33,8 @@ pub struct Bot {
     pub transcripts: Option<std::sync::Arc<Transcripts>>,
     /// Downloads from Discord's CDN (transcripts keep attachments and avatars).
     pub cdn: Cdn,
+    /// How long after connecting servers missing from READY are checked again.
+    pub removal_grace: std::time::Duration,
 }
 
 impl Bot {
@@ -54,6 +56,7 @@ impl Bot {
         Bot {
             transcripts: transcripts.map(std::sync::Arc::new),
             cdn,
+            removal_grace: std::time::Duration::from_secs(600),
             store,
             cache: DiscordCache::new(CACHE_CAPACITY),
             inflight: TaskTracker::new(),

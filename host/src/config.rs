@@ -30,6 +30,27 @@ pub struct Settings {
     /// Transcript settings.
     #[serde(default)]
     pub transcripts: TranscriptSettings,
+    /// Servers the bot is in.
+    #[serde(default)]
+    pub servers: ServerSettings,
+}
+
+/// The servers the bot is in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Seconds after connecting before servers that have data here but were missing from
+    /// Discord's READY are checked with Discord again and, if the bot was removed from them
+    /// while it was offline, their data deleted.
+    pub removal_grace_secs: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            removal_grace_secs: 600,
+        }
+    }
 }
 
 /// Transcripts of closed tickets: the key that seals them, what is kept, for how long.
@@ -231,6 +252,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PLUGINS_COMPILE_SECS", "plugins.compile_secs"),
     ("PLUGINS_COMPILE_MEMORY_MIB", "plugins.compile_memory_mib"),
     ("PLUGINS_COMPILE_WORKER", "plugins.compile_worker"),
+    ("SERVERS_REMOVAL_GRACE_SECS", "servers.removal_grace_secs"),
     ("TRANSCRIPTS_KEY", "transcripts.key"),
     ("TRANSCRIPTS_MAX_FILE_BYTES", "transcripts.max_file_bytes"),
     ("TRANSCRIPTS_MAX_TOTAL_BYTES", "transcripts.max_total_bytes"),

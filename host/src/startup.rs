@@ -100,7 +100,9 @@ impl Application {
         let transcripts = crate::transcripts::Transcripts::from_settings(&settings);
         // Message content is asked for only when transcripts can be kept at all.
         let intents = intents(transcripts.is_some());
-        let bot = Arc::new(Bot::new(store, integrations, transcripts, cdn));
+        let mut bot = Bot::new(store, integrations, transcripts, cdn);
+        bot.removal_grace = Duration::from_secs(u64::from(settings.servers.removal_grace_secs));
+        let bot = Arc::new(bot);
         let client = match serenity::client::ClientBuilder::new_with_http(http, intents)
             .event_handler(Handler::new(bot.clone()))
             .await

@@ -190,6 +190,20 @@ impl Store {
         Ok(tables)
     }
 
+    /// Every server this database holds anything about.
+    pub async fn known_guild_ids(&self) -> Result<Vec<u64>, StoreError> {
+        let mut ids = std::collections::BTreeSet::new();
+        for table in GUILD_TABLES {
+            // Table names come from the constant list above, never from input.
+            let sql = format!("SELECT DISTINCT guild_id FROM {table} WHERE guild_id IS NOT NULL");
+            let found: Vec<i64> = on_db!(self, pool => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
+            });
+            ids.extend(found.into_iter().map(unsf));
+        }
+        Ok(ids.into_iter().collect())
+    }
+
     /// How many rows each table of [`GUILD_TABLES`] holds for server `guild_id`.
     pub async fn guild_row_counts(&self, guild_id: u64) -> Result<Vec<(String, i64)>, StoreError> {
         let mut counts = Vec::with_capacity(GUILD_TABLES.len());

@@ -36,6 +36,21 @@ impl EventHandler for Handler {
         {
             return;
         }
+        // Servers the bot was removed from while it was offline (PRIVACY.md #8).
+        let present: Vec<u64> = ready.guilds.iter().map(|g| g.id.get()).collect();
+        let (bot, http) = (self.bot.clone(), ctx.http.clone());
+        tokio::spawn(async move {
+            match crate::privacy::forget::servers_left_while_offline(&bot, &http, &present).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    servers = n,
+                    "deleted the data of servers the bot was removed from while offline"
+                ),
+                Err(err) => {
+                    tracing::error!(error = %err, "forgetting servers left while offline failed")
+                }
+            }
+        });
         if let Err(err) = Command::set_global_commands(&ctx.http, commands::all(&self.bot)).await {
             tracing::error!(error = %err, "registering slash commands failed");
             self.bot

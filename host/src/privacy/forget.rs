@@ -29,3 +29,56 @@ pub async fn server_left(bot: &Bot, guild_id: u64) -> Result<(), ForgetError> {
     tracing::info!("left a server; its data is deleted");
     Ok(())
 }
+
+/// Servers this database holds data about that the bot was removed from while it was offline:
+/// those missing from READY (`present`) and, after `bot.removal_grace`, also missing from
+/// Discord's own list of the bot's servers (`GET /users/@me/guilds`). Their data is deleted like
+/// on a live removal. A server that is only unavailable (an outage) is in both lists and kept;
+/// if Discord's list cannot be read, nothing is deleted.
+#[tracing::instrument(skip_all)]
+pub async fn servers_left_while_offline(
+    bot: &Bot,
+    http: &serenity::http::Http,
+    present: &[u64],
+) -> Result<usize, ForgetError> {
+    let known = bot.store.known_guild_ids().await?;
+    let missing: Vec<u64> = known
+        .into_iter()
+        .filter(|id| !present.contains(id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    tokio::time::sleep(bot.removal_grace).await;
+    let Some(mine) = my_guilds(http).await else {
+        tracing::warn!(
+            "could not list this bot's servers; servers missing from READY are kept for now"
+        );
+        return Ok(0);
+    };
+    let mut forgotten = 0;
+    for guild_id in missing.into_iter().filter(|id| !mine.contains(id)) {
+        server_left(bot, guild_id).await?;
+        forgotten += 1;
+    }
+    Ok(forgotten)
+}
+
+/// Every server the bot is in, from Discord (paged, 200 at a time); `None` on any failure.
+async fn my_guilds(http: &serenity::http::Http) -> Option<Vec<u64>> {
+    use serenity::http::GuildPagination;
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = http
+            .get_guilds(after.map(GuildPagination::After), Some(200))
+            .await
+            .ok()?;
+        let done = page.len() < 200;
+        after = page.iter().map(|g| g.id).max();
+        all.extend(page.iter().map(|g| g.id.get()));
+        if done || after.is_none() {
+            return Some(all);
+        }
+    }
+}

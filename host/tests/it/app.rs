@@ -5,7 +5,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tessera::config::{
-    DatabaseSettings, DiscordSettings, PluginSettings, Settings, TranscriptSettings,
+    DatabaseSettings, DiscordSettings, PluginSettings, ServerSettings, Settings, TranscriptSettings,
 };
 use tessera::startup::Application;
 use tessera::store::{Backend, Store};
@@ -110,6 +110,10 @@ impl TestApp {
             log: "warn".to_owned(),
             plugins: self.plugins.clone(),
             transcripts: self.transcripts.clone(),
+            // Servers missing from READY are checked again at once.
+            servers: ServerSettings {
+                removal_grace_secs: 0,
+            },
         }
     }
 

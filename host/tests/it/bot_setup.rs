@@ -34,6 +34,7 @@ async fn commands_registered(backend: Backend) {
         "privacy",
         "remove",
         "setup",
+        "transcript",
         "unclaim",
         "welcome",
     ]
@@ -358,5 +359,59 @@ async fn odd_input(backend: Backend) {
         .await
         .expect("read")
         .is_empty());
+    app.finish().await;
+}
+
+on_both_backends!(
+    a_server_the_bot_was_removed_from_while_offline_is_forgotten_at_start,
+    removed_while_offline
+);
+async fn removed_while_offline(backend: tessera::store::Backend) {
+    let Some(mut app) = crate::app::spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(1).await;
+    // A server with data here that the bot is no longer in (it was removed while offline).
+    let ghost = 100_000_000_000_000_077;
+    let update = tessera::store::SettingsUpdate {
+        staff_role_id: 5,
+        ..Default::default()
+    };
+    app.store.save_settings(ghost, &update).await.expect("save");
+    app.store
+        .blacklist_add(ghost, 9, None, 1)
+        .await
+        .expect("blacklist");
+    app.stop_bot().await;
+    app.start_bot().await;
+    let deadline = tokio::time::Instant::now() + crate::app::WAIT;
+    while app
+        .store
+        .guild_settings(ghost)
+        .await
+        .expect("read")
+        .is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ghost server's data stays"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (table, rows) in app.store.guild_row_counts(ghost).await.expect("count") {
+        assert_eq!(rows, 0, "{table}");
+    }
+    // The server the bot is in keeps everything, and Discord was asked before deleting.
+    assert!(app
+        .store
+        .guild_settings(app.guild)
+        .await
+        .expect("read")
+        .is_some());
+    assert!(app
+        .emu
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/users/@me/guilds"));
     app.finish().await;
 }

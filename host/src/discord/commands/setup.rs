@@ -141,7 +141,6 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Re
         transcripts,
         transcript_dm: options.boolean("transcript_dm"),
         transcript_retention_days: transcript_days,
-        ..SettingsUpdate::default()
     };
     let settings = ctx
         .bot
