@@ -17,6 +17,7 @@ mod bot_failures;
 mod bot_first_party;
 mod bot_integrations;
 mod bot_setup;
+mod bot_stats;
 mod bot_tickets;
 mod bot_uploads;
 mod cli;
