@@ -8,6 +8,7 @@
 //! - [`telemetry`] — logging.
 //! - [`transcripts`] — closed tickets' conversations: captured, sealed, stored, rendered.
 //! - [`unicode`] — Unicode rules for showing text from members and plugins.
+//! - [`stats`] — aggregate statistics: counters per server and day, no user ids.
 //! - [`store`] — the database (SQLite or PostgreSQL) behind one API.
 //! - [`tickets`] — the ticket service: open, close, claim, members and their rules, behind a
 //!   Discord port; no serenity, no user-facing text.
@@ -33,6 +34,7 @@ pub mod plugins;
 pub mod privacy;
 pub mod secrets;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod tickets;

@@ -8,6 +8,7 @@ mod guilds;
 mod integrations;
 mod pending;
 mod plugins;
+mod stats;
 mod tickets;
 mod transcripts;
 
@@ -53,6 +54,10 @@ pub const GUILD_TABLES: &[&str] = &[
     "upload_attempts",
     "pending_uploads",
     "pending_enables",
+    // Counters only (PRIVACY.md #13), but still this server's.
+    "stats_daily",
+    "stats_durations",
+    "stats_commands",
 ];
 
 /// Which database a [`Store`] talks to.

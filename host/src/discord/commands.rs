@@ -14,6 +14,7 @@ mod options;
 mod panel;
 mod privacy;
 mod setup;
+mod stats;
 mod transcript;
 mod welcome;
 
@@ -50,6 +51,7 @@ pub fn all(bot: &Bot) -> Vec<CreateCommand> {
         welcome::register(),
         privacy::register(),
         transcript::register(),
+        stats::register(),
     ]
 }
 
@@ -81,24 +83,60 @@ impl Action {
             | Action::Claim => Needs::Server,
         }
     }
+
+    /// The command a press of this button is counted under in the statistics. A button that
+    /// does a command's work (a panel's Open, a ticket's Close and Claim) counts as that
+    /// command; the steps of a command already counted (confirm, cancel, an integration's
+    /// Enable, an upload's confirmation, a settings form) do not count again.
+    pub fn counted_as(&self) -> Option<&'static str> {
+        match self {
+            Action::OpenFromPanel { .. } => Some("open"),
+            Action::Close => Some("close"),
+            Action::Claim => Some("claim"),
+            Action::CloseConfirm { .. }
+            | Action::CloseCancel
+            | Action::IntegrationEnable { .. }
+            | Action::IntegrationCancel
+            | Action::IntegrationForm { .. }
+            | Action::UploadConfirm { .. }
+            | Action::UploadDiscard { .. } => None,
+        }
+    }
+}
+
+/// Every command Tessera has, with what it declared it needs.
+const COMMANDS: &[(&str, Needs)] = &[
+    ("setup", setup::NEEDS),
+    ("panel", panel::NEEDS),
+    ("open", open::NEEDS),
+    ("close", close::NEEDS),
+    ("claim", claim::NEEDS),
+    ("unclaim", claim::NEEDS),
+    ("add", members::NEEDS),
+    ("remove", members::NEEDS),
+    ("blacklist", blacklist::NEEDS),
+    ("integrations", integrations::NEEDS),
+    ("welcome", welcome::NEEDS),
+    ("privacy", privacy::NEEDS),
+    ("stats", stats::NEEDS),
+    ("transcript", transcript::NEEDS),
+];
+
+/// The command `name` as Tessera spells it, and what it needs; `None` for a command Tessera
+/// does not have.
+fn command(name: &str) -> Option<(&'static str, Needs)> {
+    COMMANDS.iter().find(|(known, _)| *known == name).copied()
 }
 
 /// What the command `name` declared it needs; `None` for a command Tessera does not have.
 fn needs(name: &str) -> Option<Needs> {
-    Some(match name {
-        "setup" => setup::NEEDS,
-        "panel" => panel::NEEDS,
-        "open" => open::NEEDS,
-        "close" => close::NEEDS,
-        "claim" | "unclaim" => claim::NEEDS,
-        "add" | "remove" => members::NEEDS,
-        "blacklist" => blacklist::NEEDS,
-        "integrations" => integrations::NEEDS,
-        "welcome" => welcome::NEEDS,
-        "privacy" => privacy::NEEDS,
-        "transcript" => transcript::NEEDS,
-        _ => return None,
-    })
+    command(name).map(|(_, needs)| needs)
+}
+
+/// The name a use of the command `name` is counted under in the statistics: only Tessera's own
+/// command names, never a string from the interaction.
+pub fn counted_as(name: &str) -> Option<&'static str> {
+    command(name).map(|(known, _)| known)
 }
 
 /// The answer to an interaction from a DM.
@@ -222,6 +260,7 @@ pub async fn run(
         ("welcome", _) => welcome::run(&ctx, &options).await?,
         ("privacy", _) => privacy::run(bot, ctx.guild_id, &options).await?,
         ("transcript", _) => transcript::run(&ctx, &options).await?,
+        ("stats", _) => stats::run(&ctx, &options).await?,
         ("close", Some(here)) => close::run(&ctx, &options, &here).await?,
         ("claim", Some(here)) => claim::claim(&ctx, &here).await?,
         ("unclaim", Some(here)) => claim::unclaim(&ctx, &here).await?,

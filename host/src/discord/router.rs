@@ -2,7 +2,8 @@
 //!
 //! Every interaction is deferred (ephemeral) before any work, so Discord's 3-second deadline is
 //! met however slow the database or Discord is; the handler's [`Reply`] then edits that answer.
-//! The one exception is a settings form, which must be the interaction's first answer.
+//! The one exception is a settings form, which must be the interaction's first answer. Each
+//! command used in a server is counted for the server's statistics.
 
 use serenity::builder::{
     Builder, CreateInteractionResponse, CreateInteractionResponseFollowup,
@@ -26,14 +27,17 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
     match &interaction {
         Interaction::Command(command) => {
             let inv = Invocation::command(command);
+            let counted = commands::counted_as(&command.data.name);
             if let Some(plugin) = integrations::config_target(&command.data) {
                 if let Some(form) =
                     integrations::modal_first(bot, &inv, &plugin, FormMode::Config).await
                 {
-                    return show_form(http, &inv, form).await;
+                    show_form(http, &inv, form).await;
+                    return count(bot, &inv, counted).await;
                 }
             }
             if acknowledge(http, &inv).await {
+                count(bot, &inv, counted).await;
                 let reply = commands::run(bot, http, &inv, &command.data).await;
                 finish(bot, http, &inv, reply).await;
             }
@@ -49,6 +53,7 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
                 }
             }
             if acknowledge(http, &inv).await {
+                count(bot, &inv, action.as_ref().and_then(Action::counted_as)).await;
                 let reply = commands::press(bot, http, &inv, action).await;
                 finish(bot, http, &inv, reply).await;
             }
@@ -63,6 +68,16 @@ pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
         other => {
             tracing::debug!(kind = ?other.kind(), "ignoring an interaction kind Tessera does not use");
         }
+    }
+}
+
+/// Counts a command used in a server for its statistics (PRIVACY.md #13: the command's name and
+/// the day, nothing about who used it). After the acknowledgement, so Discord's deadline never
+/// waits for it, and before the command runs, so its answer already includes it.
+async fn count(bot: &Bot, inv: &Invocation<'_>, command: Option<&'static str>) {
+    if let (Some(guild_id), Some(command)) = (inv.guild_id, command) {
+        crate::stats::command_used(&bot.store, guild_id.get(), command, crate::store::now_ms())
+            .await;
     }
 }
 

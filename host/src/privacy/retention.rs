@@ -1,10 +1,12 @@
 //! Retention (PRIVACY.md #6 and #7): transcripts are deleted when they expire (the server's
 //! retention, at most the operator's ceiling, fixed when each was stored), and closed tickets'
-//! records a set number of days after they closed. The purge runs at start and then
+//! records a set number of days after they closed. Aggregate statistics (#13) are kept
+//! [`RETENTION_DAYS`] days. The purge runs at start and then
 //! periodically; it takes the time as an argument, so tests drive it with any clock.
 
 use std::time::Duration;
 
+use crate::stats::{Day, RETENTION_DAYS};
 use crate::store::{Store, StoreError};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -17,10 +19,13 @@ pub struct Purged {
     /// Closed tickets past the closed-ticket retention (with their transcripts, members and
     /// audit entries).
     pub tickets: u64,
+    /// Rows of statistics of days more than [`RETENTION_DAYS`] ago.
+    pub stats: u64,
 }
 
 /// Deletes what has expired at `now_ms`: transcripts past their expiry, and tickets closed
-/// more than `closed_ticket_days` days before.
+/// more than `closed_ticket_days` days before, and statistics of the days before the last
+/// [`RETENTION_DAYS`].
 pub async fn purge(
     store: &Store,
     closed_ticket_days: u32,
@@ -29,9 +34,13 @@ pub async fn purge(
     let transcripts = store.purge_expired_transcripts(now_ms).await?;
     let cutoff = now_ms.saturating_sub(i64::from(closed_ticket_days) * DAY_MS);
     let tickets = store.purge_closed_tickets(cutoff).await?;
+    let stats = store
+        .purge_stats(Day::of(now_ms).minus(RETENTION_DAYS))
+        .await?;
     Ok(Purged {
         transcripts,
         tickets,
+        stats,
     })
 }
 
@@ -47,6 +56,7 @@ pub async fn run_periodically(store: Store, closed_ticket_days: u32, every: Dura
             Ok(purged) => tracing::info!(
                 transcripts = purged.transcripts,
                 tickets = purged.tickets,
+                stats = purged.stats,
                 "retention: deleted expired data"
             ),
             Err(err) => {

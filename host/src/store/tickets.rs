@@ -461,6 +461,25 @@ impl Store {
         Ok(())
     }
 
+    /// When the ticket was first claimed by someone other than `opener_id` (only staff can
+    /// claim), from its audit trail; `None` if never.
+    pub async fn first_staff_claim_at(
+        &self,
+        ticket_id: i64,
+        opener_id: u64,
+    ) -> Result<Option<i64>, StoreError> {
+        on_db!(self, pool => {
+            let at: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(at) FROM audit_log WHERE ticket_id = $1 AND action = 'claimed' AND actor_id <> $2",
+            )
+            .bind(ticket_id)
+            .bind(sf(opener_id))
+            .fetch_one(pool)
+            .await?;
+            Ok(at)
+        })
+    }
+
     /// Members added to a ticket (besides opener and staff).
     pub async fn ticket_members(&self, ticket_id: i64) -> Result<Vec<u64>, StoreError> {
         on_db!(self, pool => {

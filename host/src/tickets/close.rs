@@ -45,6 +45,9 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         else {
             return Ok(CloseOutcome::AlreadyClosed);
         };
+        // A staff member closing their own ticket is not staff answering someone.
+        let by_staff = caller.is_staff(settings) && caller.user_id != closed.opener_id;
+        crate::stats::ticket_closed(self.store, &closed, by_staff).await;
         let transcript = match (self.transcripts, settings.transcripts, closed.channel_id) {
             (Some(transcripts), true, Some(channel)) => {
                 self.keep_transcript(transcripts, &closed, settings, channel)
@@ -377,6 +380,68 @@ mod tests {
         );
         let stored = world.store.ticket(ticket.id).await.unwrap().unwrap();
         assert_eq!(stored.status, TicketStatus::Open);
+    }
+
+    #[tokio::test]
+    async fn closing_counts_the_time_to_close_and_the_first_staff_action() {
+        let world = World::set_up(5).await;
+        let tickets = world.tickets();
+        // Claimed by staff, then closed by its opener: the claim is the first staff action.
+        let (claimed, settings) = world.open_ticket(5).await;
+        tickets.claim(&staff(8), &claimed, &settings).await.unwrap();
+        tickets
+            .close(&member(5), &claimed, &settings, None)
+            .await
+            .unwrap();
+        // Closed by staff without a claim: the close is.
+        let (answered, _) = world.open_ticket(6).await;
+        tickets
+            .close(&staff(8), &answered, &settings, None)
+            .await
+            .unwrap();
+        // Closed by its opener, unclaimed; and a staff member's own ticket: none.
+        let (left, _) = world.open_ticket(7).await;
+        tickets
+            .close(&member(7), &left, &settings, None)
+            .await
+            .unwrap();
+        let (own, _) = world.open_ticket(8).await;
+        tickets
+            .close(&staff(8), &own, &settings, None)
+            .await
+            .unwrap();
+        // Refused and repeated closes count nothing.
+        let (open, _) = world.open_ticket(9).await;
+        tickets
+            .close(&member(6), &open, &settings, None)
+            .await
+            .unwrap();
+        tickets
+            .close(&member(7), &left, &settings, None)
+            .await
+            .unwrap();
+
+        let stats = world.stats().await;
+        assert_eq!((stats.opened, stats.closed), (5, 4), "{stats:?}");
+        assert_eq!(stats.time_to_close.count, 4);
+        assert_eq!(stats.time_to_close.buckets[0], 4, "{stats:?}");
+        assert_eq!(stats.first_action.count, 2, "{stats:?}");
+        assert_eq!(stats.first_action.buckets[0], 2, "{stats:?}");
+        let claim_at = world
+            .store
+            .first_staff_claim_at(claimed.id, claimed.opener_id)
+            .await
+            .unwrap()
+            .expect("claimed");
+        let closed_at = world
+            .store
+            .ticket(claimed.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .closed_at
+            .unwrap();
+        assert!(claim_at >= claimed.opened_at && claim_at <= closed_at);
     }
 
     #[tokio::test]

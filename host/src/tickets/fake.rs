@@ -214,6 +214,15 @@ impl World {
         }
     }
 
+    /// The server's statistics of yesterday and today (UTC; a test may straddle midnight).
+    pub async fn stats(&self) -> crate::stats::Summary {
+        let today = crate::stats::Day::of(crate::store::now_ms());
+        self.store
+            .stats_summary(GUILD, today.minus(1), today)
+            .await
+            .expect("statistics")
+    }
+
     /// Reads what the fake saw.
     pub fn seen<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
         self.discord.with(|s| f(s))

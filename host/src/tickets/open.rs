@@ -158,6 +158,7 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             return refused(OpenRefused::WelcomeRefused(failure));
         }
 
+        crate::stats::ticket_opened(self.store, &ticket).await;
         if let Some(log) = settings.log_channel_id {
             let opened = LogEvent::Opened {
                 number: ticket.number,
@@ -437,6 +438,22 @@ mod tests {
                 "the welcome still gets every run"
             );
         });
+    }
+
+    #[tokio::test]
+    async fn only_tickets_that_open_are_counted_in_the_statistics() {
+        let world = World::set_up(5).await;
+        opened(open(&world, 5).await);
+        world.store.blacklist_add(GUILD, 6, None, 1).await.unwrap();
+        open(&world, 6).await;
+        world.refuse(|s| {
+            s.refuse_welcome = Some(DiscordFailure::MissingPermissions);
+            s.refuse_delete = Some(DiscordFailure::MissingPermissions);
+        });
+        // Half made and kept as a closed record: neither opened nor closed for the statistics.
+        open(&world, 7).await;
+        let stats = world.stats().await;
+        assert_eq!((stats.opened, stats.closed), (1, 0), "{stats:?}");
     }
 
     #[tokio::test]

@@ -34,6 +34,7 @@ async fn commands_registered(backend: Backend) {
         "privacy",
         "remove",
         "setup",
+        "stats",
         "transcript",
         "unclaim",
         "welcome",

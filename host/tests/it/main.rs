@@ -2,7 +2,7 @@
 //!
 //! - `db`: a fresh SQLite file or PostgreSQL database per test.
 //! - `app`: `spawn_app()` — the Discord emulator, a fresh database and the real bot.
-//! - `store`: the store suite, on both backends.
+//! - `store`: the store suite, on both backends (`store::stats`: the statistics' counters and schema).
 //! - `compile_cache`: compiled plugins cached on disk, through the runtime.
 //! - `compile_worker`: uploads compile in a worker process stopped at CPU, memory and time limits.
 //! - `embedded`: the first-party plugins shipped inside the binary.
@@ -17,6 +17,7 @@ mod bot_failures;
 mod bot_first_party;
 mod bot_integrations;
 mod bot_setup;
+mod bot_stats;
 mod bot_tickets;
 mod bot_transcripts;
 mod bot_uploads;

@@ -1,5 +1,7 @@
 //! The store suite: the same tests against SQLite and PostgreSQL.
 
+mod stats;
+
 use std::collections::HashSet;
 
 use tessera::store::{
@@ -459,6 +461,19 @@ async fn leaving_a_server_(backend: Backend) {
         .save_transcript(&transcript(elsewhere.id, OTHER_GUILD), &[(0, vec![9])])
         .await
         .expect("transcript elsewhere");
+    let today = tessera::stats::Day::of(tessera::store::now_ms());
+    for guild in [GUILD, OTHER_GUILD] {
+        store.count_opened(guild, today).await.expect("count");
+        store
+            .count_command(guild, today, "open")
+            .await
+            .expect("count");
+        let sample = tessera::stats::ClosedSample::new(0, 10, Some(5), false);
+        store
+            .count_closed(guild, today, &sample)
+            .await
+            .expect("count");
+    }
     store.delete_guild_data(GUILD).await.expect("delete");
     // Nothing of the server is left in any table that holds server data.
     for (table, rows) in store.guild_row_counts(GUILD).await.expect("count") {
@@ -491,6 +506,11 @@ async fn leaving_a_server_(backend: Backend) {
             .len(),
         2
     );
+    let left = store
+        .stats_summary(OTHER_GUILD, today, today)
+        .await
+        .expect("read");
+    assert_eq!((left.opened, left.closed, left.commands.len()), (1, 1, 1));
 }
 
 on_both_backends!(stale_reservations_are_swept, stale_reservations_are_swept_);
@@ -1024,7 +1044,8 @@ async fn retention_(backend: Backend) {
         purged,
         Purged {
             transcripts: 1,
-            tickets: 0
+            tickets: 0,
+            stats: 0
         }
     );
     assert!(store
@@ -1047,7 +1068,8 @@ async fn retention_(backend: Backend) {
         purged,
         Purged {
             transcripts: 0,
-            tickets: 1
+            tickets: 1,
+            stats: 0
         }
     );
     assert!(store.ticket(closed.id).await.expect("read").is_none());
