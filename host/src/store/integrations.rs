@@ -361,10 +361,12 @@ impl Store {
         })
     }
 
-    /// Records that plugins received a user ID.
+    /// Records that plugins received a user ID. A server whose data was deleted meanwhile (the
+    /// bot left it while its plugins ran) gets nothing written back.
     pub async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO integration_deliveries (guild_id, ticket_id, plugin_id, \
-            version, sha256, user_id, at, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+            version, sha256, user_id, at, outcome, detail) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+            WHERE EXISTS (SELECT 1 FROM guild_settings WHERE guild_id = $1)";
         if deliveries.is_empty() {
             return Ok(());
         }

@@ -1079,3 +1079,41 @@ async fn retention_(backend: Backend) {
         .expect("purge");
     assert_eq!(purged, Purged::default(), "open tickets are never purged");
 }
+
+on_both_backends!(
+    a_delivery_finishing_after_the_bot_left_the_server_is_not_written_back,
+    late_delivery_
+);
+async fn late_delivery_(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    set_up(&store, GUILD, 1).await;
+    let delivery = |guild_id| tessera::store::Delivery {
+        guild_id,
+        ticket_id: None,
+        plugin_id: "example".into(),
+        version: "0.1.0".into(),
+        sha256: "00".into(),
+        user_id: 77,
+        at: 1,
+        outcome: "ok".into(),
+        detail: None,
+    };
+    store
+        .record_deliveries(&[delivery(GUILD)])
+        .await
+        .expect("record");
+    assert_eq!(store.deliveries_for_user(77).await.expect("read").len(), 1);
+    // The bot leaves while another ticket's plugins are still running.
+    store.delete_guild_data(GUILD).await.expect("delete");
+    store
+        .record_deliveries(&[delivery(GUILD)])
+        .await
+        .expect("record");
+    assert!(store
+        .deliveries_for_user(77)
+        .await
+        .expect("read")
+        .is_empty());
+}
