@@ -667,6 +667,10 @@ fn route(
                 inner.guild_commands.get(&gid).cloned().unwrap_or_default(),
             ))
         }
+        ("GET", ["guilds", g]) => match snowflake(g).and_then(|g| inner.guilds.get(&g)) {
+            Some(guild) => ok(payloads::guild(guild, &inner.guild_roles(guild.id))),
+            None => unknown_guild(),
+        },
         ("GET", ["guilds", g, "channels"]) => {
             match snowflake(g).filter(|g| inner.guilds.contains_key(g)) {
                 Some(gid) => ok(Value::Array(inner.guild_channels(gid))),
