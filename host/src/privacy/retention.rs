@@ -1,6 +1,7 @@
 //! Retention (PRIVACY.md #6 and #7): transcripts are deleted when they expire (the server's
 //! retention, at most the operator's ceiling, fixed when each was stored), and closed tickets'
-//! records a set number of days after they closed. The purge runs at start and then
+//! records a set number of days after they closed. A member's deletion request (#11) is
+//! forgotten once no ticket that was open when they asked is still open. The purge runs at start and then
 //! periodically; it takes the time as an argument, so tests drive it with any clock.
 
 use std::time::Duration;
@@ -17,6 +18,8 @@ pub struct Purged {
     /// Closed tickets past the closed-ticket retention (with their transcripts, members and
     /// audit entries).
     pub tickets: u64,
+    /// Records of members' deletions no open ticket needs any more.
+    pub erasures: u64,
 }
 
 /// Deletes what has expired at `now_ms`: transcripts past their expiry, and tickets closed
@@ -29,9 +32,11 @@ pub async fn purge(
     let transcripts = store.purge_expired_transcripts(now_ms).await?;
     let cutoff = now_ms.saturating_sub(i64::from(closed_ticket_days) * DAY_MS);
     let tickets = store.purge_closed_tickets(cutoff).await?;
+    let erasures = store.purge_erasures().await?;
     Ok(Purged {
         transcripts,
         tickets,
+        erasures,
     })
 }
 
@@ -47,6 +52,7 @@ pub async fn run_periodically(store: Store, closed_ticket_days: u32, every: Dura
             Ok(purged) => tracing::info!(
                 transcripts = purged.transcripts,
                 tickets = purged.tickets,
+                erasures = purged.erasures,
                 "retention: deleted expired data"
             ),
             Err(err) => {

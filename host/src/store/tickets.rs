@@ -124,7 +124,9 @@ macro_rules! ticket_columns {
     };
 }
 
-fn ticket_from_row<R>(row: &R) -> Result<Ticket, sqlx::Error>
+pub(super) use ticket_columns;
+
+pub(super) fn ticket_from_row<R>(row: &R) -> Result<Ticket, sqlx::Error>
 where
     R: Row,
     for<'r> &'r str: sqlx::ColumnIndex<R>,

@@ -2,7 +2,8 @@
 //!
 //! - `db`: a fresh SQLite file or PostgreSQL database per test.
 //! - `app`: `spawn_app()` — the Discord emulator, a fresh database and the real bot.
-//! - `store`: the store suite, on both backends.
+//! - `store`: the store suite, on both backends (`store_rights`: a member's records, export
+//!   and deletion).
 //! - `compile_cache`: compiled plugins cached on disk, through the runtime.
 //! - `compile_worker`: uploads compile in a worker process stopped at CPU, memory and time limits.
 //! - `embedded`: the first-party plugins shipped inside the binary.
@@ -30,3 +31,4 @@ mod mock;
 mod plugin_files;
 mod plugins;
 mod store;
+mod store_rights;

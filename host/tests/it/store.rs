@@ -443,11 +443,13 @@ async fn leaving_a_server_(backend: Backend) {
         message_count: 1,
         created_at: 1,
         expires_at: 2,
+        revision: 0,
     };
     store
         .save_transcript(
             &transcript(t.id, GUILD),
             &[(0, vec![1, 2, 3]), (1, vec![4])],
+            &[7],
         )
         .await
         .expect("transcript");
@@ -456,7 +458,11 @@ async fn leaving_a_server_(backend: Backend) {
         .await
         .expect("open elsewhere");
     store
-        .save_transcript(&transcript(elsewhere.id, OTHER_GUILD), &[(0, vec![9])])
+        .save_transcript(
+            &transcript(elsewhere.id, OTHER_GUILD),
+            &[(0, vec![9])],
+            &[7],
+        )
         .await
         .expect("transcript elsewhere");
     store.delete_guild_data(GUILD).await.expect("delete");
