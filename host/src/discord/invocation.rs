@@ -26,6 +26,8 @@ pub struct Invocation<'a> {
     pub member: Option<&'a Member>,
     /// The bot's application; a bot user's id is its application's id.
     pub application_id: ApplicationId,
+    /// The largest file the answer may carry here, bytes (Discord's limit for this place).
+    pub attachment_size_limit: u32,
 }
 
 /// serenity's command, component and modal interactions carry these fields under the same names.
@@ -39,6 +41,7 @@ macro_rules! invocation {
             user: &$i.user,
             member: $member,
             application_id: $i.application_id,
+            attachment_size_limit: $i.attachment_size_limit,
         }
     };
 }

@@ -5,7 +5,7 @@
 //! The one exception is a settings form, which must be the interaction's first answer.
 
 use serenity::builder::{
-    Builder, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    Builder, CreateAttachment, CreateInteractionResponse, CreateInteractionResponseFollowup,
     CreateInteractionResponseMessage, CreateModal, EditInteractionResponse,
 };
 use serenity::http::Http;
@@ -96,10 +96,13 @@ async fn finish(bot: &Bot, http: &Http, inv: &Invocation<'_>, reply: anyhow::Res
         tracing::error!(interaction_id = %inv.id, error = ?err, "interaction handler failed");
         internal_error(inv.id)
     });
-    let edit = EditInteractionResponse::new()
+    let mut edit = EditInteractionResponse::new()
         .content(reply.content)
         .components(reply.components)
         .allowed_mentions(no_pings());
+    for file in reply.files {
+        edit = edit.new_attachment(CreateAttachment::bytes(file.bytes, file.name));
+    }
     if let Err(err) = edit.execute(http, inv.token).await {
         tracing::warn!(interaction_id = %inv.id, error = %err, "could not answer an interaction");
     }

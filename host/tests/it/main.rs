@@ -11,12 +11,14 @@
 //! - `guest_unit_tests`: the SDK's and the first-party plugins' own unit tests, run natively.
 //! - `plugins`: the Wasm sandbox with real components built from `plugins/` (`plugin_files`).
 //! - `mock`: a scriptable loopback HTTP server standing in for Bloxlink, RoVer, Roblox, webhooks.
-//! - `bot_*`: every command, refusal and failure path through the emulator, on both backends.
+//! - `bot_*`: every command, refusal and failure path through the emulator, on both backends
+//!   (`bot_privacy_rights`: a member's export and deletion of their data).
 
 mod app;
 mod bot_failures;
 mod bot_first_party;
 mod bot_integrations;
+mod bot_privacy_rights;
 mod bot_setup;
 mod bot_tickets;
 mod bot_uploads;
