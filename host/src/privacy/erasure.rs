@@ -5,7 +5,8 @@
 //! transcript is sealed again), their name in those transcripts, the subjects of their tickets
 //! and the close reasons they wrote on them, every record of an integration receiving their ID,
 //! and confirmations awaiting their click. In tickets still open, what they wrote until now is
-//! left out of the transcript when the ticket closes.
+//! left out of the transcript when the ticket closes, and the subject of their own open ticket
+//! is deleted then (the transcript needs it to clear it from the welcome message).
 //!
 //! What stays, because it is the server's record rather than only theirs: that their tickets
 //! existed (number, times, who claimed and closed them), ticket membership and the audit log,

@@ -91,7 +91,8 @@ pub struct PersonRecords {
 pub struct Erased {
     /// Delivery records deleted.
     pub deliveries: u64,
-    /// Subjects removed from tickets they opened.
+    /// Subjects removed from closed tickets they opened (an open ticket's goes when it
+    /// closes, see [`Store::close_ticket`]).
     pub subjects: u64,
     /// Close reasons removed (those they wrote closing their own tickets).
     pub close_reasons: u64,
@@ -192,11 +193,14 @@ impl Store {
     }
 
     /// Deletes or blanks what is only about `user_id` (their deletion, at `now_ms`), in one
-    /// transaction: the delivery records of their ID, the subjects of tickets they opened,
-    /// the close reasons they wrote closing their own tickets (and the same texts in the
+    /// transaction: the delivery records of their ID, the subjects of closed tickets they
+    /// opened, the close reasons they wrote closing their own tickets (and the same texts in the
     /// audit log), and confirmation prompts awaiting their click. It also records the deletion,
     /// so that their messages are left out of the transcripts of tickets still open (see
-    /// [`Store::erasures_among`]). Transcripts themselves are rewritten by the caller.
+    /// [`Store::erasures_among`]) and the subjects of their open tickets go when those close:
+    /// until then the ticket's welcome message shows it in the channel, and the transcript made
+    /// at close needs it to remove it from there. Transcripts themselves are rewritten by the
+    /// caller.
     pub async fn erase_person(&self, user_id: u64, now_ms: i64) -> Result<Erased, StoreError> {
         let u = sf(user_id);
         on_db!(self, pool => {
@@ -215,7 +219,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let subjects = sqlx::query("UPDATE tickets SET subject = NULL WHERE opener_id = $1 AND subject IS NOT NULL")
+            let subjects = sqlx::query("UPDATE tickets SET subject = NULL WHERE opener_id = $1 AND status = 'closed' AND subject IS NOT NULL")
                 .bind(u)
                 .execute(&mut *tx)
                 .await?
@@ -230,7 +234,7 @@ impl Store {
             // The audit log repeats those two texts as the detail of `opened` and `closed`.
             sqlx::query(
                 "UPDATE audit_log SET detail = NULL WHERE actor_id = $1 AND action IN ('opened', 'closed') \
-                 AND ticket_id IN (SELECT id FROM tickets WHERE opener_id = $1)",
+                 AND ticket_id IN (SELECT id FROM tickets WHERE opener_id = $1 AND status = 'closed')",
             )
             .bind(u)
             .execute(&mut *tx)

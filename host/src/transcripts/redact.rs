@@ -5,9 +5,13 @@
 use std::collections::BTreeSet;
 
 use super::model::{Asset, Kept, MentionKind, Transcript};
+use crate::discord::text::neutralise;
 
 /// The name shown for a member who asked for their data to be deleted.
 pub const DELETED_NAME: &str = "Deleted user";
+
+/// What the bot's messages show in place of a subject its opener deleted.
+pub const REMOVED_SUBJECT: &str = "(removed at the opener's request)";
 
 /// What [`remove_person`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,8 +35,9 @@ impl Removal {
 /// (unix ms; what they write later is new and stays): each such message keeps its ID, author,
 /// time and place in a reply chain and is marked `removed`, with its text, embeds, mentions and
 /// attachments emptied and the attachments' kept files deleted; the ticket's subject if they
-/// opened it, and its close reason if they also closed it. Once none of their messages is left
-/// readable, their name and avatar go too (mentions of them show [`DELETED_NAME`]).
+/// opened it (also where the bot's messages, the welcome message, show it), and its close reason
+/// if they also closed it. Once none of their messages is left readable, their name and avatar
+/// go too (mentions of them show [`DELETED_NAME`]).
 pub fn remove_person(
     transcript: &mut Transcript,
     assets: &mut Vec<Asset>,
@@ -58,10 +63,13 @@ pub fn remove_person(
         removal.messages += 1;
     }
     let ticket = &mut transcript.ticket;
-    if ticket.opener_id == user_id && ticket.opened_at <= until && ticket.subject.is_some() {
-        ticket.subject = None;
-        removal.other = true;
+    if ticket.opener_id == user_id && ticket.opened_at <= until {
+        if let Some(subject) = ticket.subject.take() {
+            remove_from_bot_messages(transcript, &subject);
+            removal.other = true;
+        }
     }
+    let ticket = &mut transcript.ticket;
     if ticket.opener_id == user_id
         && ticket.closed_by == user_id
         && ticket.closed_at <= until
@@ -105,6 +113,32 @@ pub fn remove_person(
     removal
 }
 
+/// Replaces `subject` in what bots wrote (the welcome message shows it, made inert by the
+/// Discord adapter) by [`REMOVED_SUBJECT`].
+fn remove_from_bot_messages(transcript: &mut Transcript, subject: &str) {
+    if subject.trim().is_empty() {
+        return;
+    }
+    let bots: BTreeSet<u64> = transcript
+        .participants
+        .iter()
+        .filter(|p| p.bot)
+        .map(|p| p.id)
+        .collect();
+    let shown = [neutralise(subject), subject.to_owned()];
+    for m in transcript
+        .messages
+        .iter_mut()
+        .filter(|m| bots.contains(&m.author_id))
+    {
+        for form in shown.iter().filter(|f| !f.trim().is_empty()) {
+            if m.content.contains(form.as_str()) {
+                m.content = m.content.replace(form.as_str(), REMOVED_SUBJECT);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +148,7 @@ mod tests {
 
     const BOB: u64 = 2;
     const ALICE: u64 = 1;
+    const TESSERA: u64 = 3;
 
     fn message(id: u64, author_id: u64, content: &str, sent_at: i64) -> Message {
         Message {
@@ -182,8 +217,20 @@ mod tests {
                 close_reason: Some("bob's reason".to_owned()),
                 claimed_by: None,
             },
-            participants: vec![person(ALICE, "alice", Some(1)), person(BOB, "bob", Some(2))],
-            messages: vec![message(10, ALICE, "hello bob", 10), bob_file, alice_reply],
+            participants: vec![
+                person(ALICE, "alice", Some(1)),
+                person(BOB, "bob", Some(2)),
+                Participant {
+                    bot: true,
+                    ..person(TESSERA, "Tessera", None)
+                },
+            ],
+            messages: vec![
+                message(9, TESSERA, "Welcome <@2>!\n**Subject:** bob's subject", 6),
+                message(10, ALICE, "hello bob", 10),
+                bob_file,
+                alice_reply,
+            ],
         };
         (transcript, vec![asset(0), asset(1), asset(2)])
     }
@@ -195,16 +242,21 @@ mod tests {
         let removal = remove_person(&mut t, &mut assets, BOB, i64::MAX);
         assert_eq!(removal.messages, 1);
         assert_eq!(removal.files, 2, "bob's attachment and bob's avatar");
-        let bob_message = &t.messages[1];
+        let bob_message = &t.messages[2];
         assert!(bob_message.removed);
         assert_eq!(bob_message.content, "");
         assert!(bob_message.embeds.is_empty() && bob_message.attachments.is_empty());
         assert_eq!((bob_message.id, bob_message.author_id), (11, BOB));
         // Alice's messages are untouched but for the name her mention of bob shows.
-        assert_eq!(t.messages[0], original.messages[0]);
-        assert_eq!(t.messages[2].content, "thanks <@2>");
-        assert_eq!(t.messages[2].reply_to, Some(11));
-        assert_eq!(t.messages[2].mentions[0].name, DELETED_NAME);
+        assert_eq!(t.messages[1], original.messages[1]);
+        assert_eq!(t.messages[3].content, "thanks <@2>");
+        assert_eq!(t.messages[3].reply_to, Some(11));
+        assert_eq!(t.messages[3].mentions[0].name, DELETED_NAME);
+        // The welcome message no longer shows the subject he typed.
+        assert_eq!(
+            t.messages[0].content,
+            format!("Welcome <@2>!\n**Subject:** {REMOVED_SUBJECT}")
+        );
         // Alice's avatar stays; bob's file and avatar are gone.
         assert_eq!(
             assets.iter().map(|a| a.id.0).collect::<Vec<_>>(),
@@ -228,9 +280,9 @@ mod tests {
             .push(message(13, BOB, "written after the deletion", 50));
         let removal = remove_person(&mut t, &mut assets, BOB, 25);
         assert_eq!(removal.messages, 1);
-        assert!(t.messages[1].removed);
-        assert!(!t.messages[3].removed);
-        assert_eq!(t.messages[3].content, "written after the deletion");
+        assert!(t.messages[2].removed);
+        assert!(!t.messages[4].removed);
+        assert_eq!(t.messages[4].content, "written after the deletion");
         // Still speaking, so still named; the close reason came after the request.
         assert_eq!(t.participants[1].username, "bob");
         assert_eq!(t.ticket.close_reason.as_deref(), Some("bob's reason"));
@@ -244,7 +296,11 @@ mod tests {
         // Alice opened nothing and closed nothing here: only her message and name go.
         let removal = remove_person(&mut t, &mut assets, ALICE, i64::MAX);
         assert_eq!(removal.messages, 2);
-        assert_eq!(t.messages[1], original.0.messages[1], "bob's message stays");
+        assert_eq!(t.messages[2], original.0.messages[2], "bob's message stays");
+        assert_eq!(
+            t.messages[0], original.0.messages[0],
+            "the welcome message stays"
+        );
         assert_eq!(t.ticket, original.0.ticket, "bob's subject and reason stay");
         assert_eq!(assets.len(), 2, "alice's avatar only");
     }

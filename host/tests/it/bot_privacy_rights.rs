@@ -394,6 +394,10 @@ async fn delete_is_complete_and_only_theirs(backend: Backend) {
     );
     assert_eq!(t.ticket.subject, None);
     assert_eq!(t.ticket.close_reason, None);
+    assert!(
+        t.messages.iter().all(|m| !m.content.contains(BOB_SUBJECT)),
+        "the welcome message still shows his subject"
+    );
     // Re-sealed without his file's blob, and not kept a day longer.
     let (b_row_after, b_blobs_after) = app
         .store
@@ -420,6 +424,10 @@ async fn delete_is_complete_and_only_theirs(backend: Backend) {
         "alice's avatar"
     );
     assert_eq!(t.ticket.subject.as_deref(), Some(ALICE_SUBJECT));
+    assert!(
+        t.messages.iter().any(|m| m.content.contains(ALICE_SUBJECT)),
+        "her welcome message is untouched"
+    );
     let his = t
         .messages
         .iter()
@@ -598,8 +606,16 @@ async fn delete_with_an_open_ticket(backend: Backend) {
         .expect("read")
         .expect("ticket");
     assert_eq!(ticket.status, TicketStatus::Open);
-    assert_eq!(ticket.subject, None, "the subject he typed is gone at once");
+    // Its welcome message shows the subject until it closes; then both go.
+    assert_eq!(ticket.subject.as_deref(), Some(BOB_SUBJECT));
     close(&app, &staff, channel, None).await;
+    let closed = app
+        .store
+        .ticket(ticket.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(closed.subject, None);
     let keys = Transcripts::from_settings(&app.settings()).expect("a key");
     let (t, _) = keys
         .load(&app.store, app.guild, ticket.id)
@@ -614,6 +630,11 @@ async fn delete_with_an_open_ticket(backend: Backend) {
         .collect();
     assert_eq!(his, vec![("", true), ("written afterwards", false)]);
     assert!(t.messages.iter().any(|m| m.content == STAFF_WORDS));
+    assert_eq!(t.ticket.subject, None);
+    assert!(
+        t.messages.iter().all(|m| !m.content.contains(BOB_SUBJECT)),
+        "the welcome message still shows his subject"
+    );
     // The transcript posted to the log channel does not carry his earlier words either.
     let posted = app
         .emu
@@ -626,6 +647,7 @@ async fn delete_with_an_open_ticket(backend: Backend) {
         .collect::<Vec<_>>();
     assert_eq!(posted.len(), 1, "one transcript posted");
     assert!(!posted[0].contains(BOB_WORDS));
+    assert!(!posted[0].contains(BOB_SUBJECT));
     assert!(posted[0].contains("written afterwards"));
     // Once no ticket open at the time of the request is open, the request itself is forgotten.
     let purged = tessera::privacy::retention::purge(&app.store, 365, tessera::store::now_ms())

@@ -168,8 +168,36 @@ async fn erasures_last_while_needed(backend: Backend) {
         .open_ticket(&ticket(GUILD, ALICE, "s"))
         .await
         .expect("open");
+    let (bobs, _) = store
+        .open_ticket(&ticket(OTHER_GUILD, BOB, "bob's open subject"))
+        .await
+        .expect("open");
     let later = tessera::store::now_ms() + 60_000;
-    store.erase_person(BOB, later).await.expect("erase");
+    let erased = store.erase_person(BOB, later).await.expect("erase");
+    // His open ticket keeps its subject until it closes (its transcript must clear it).
+    assert_eq!(erased.subjects, 0);
+    let still = store.ticket(bobs.id).await.expect("read").expect("open");
+    assert_eq!(still.subject.as_deref(), Some("bob's open subject"));
+    let closed = store
+        .close_ticket(bobs.id, STAFF, None)
+        .await
+        .expect("close")
+        .expect("was open");
+    assert_eq!(
+        closed.subject.as_deref(),
+        Some("bob's open subject"),
+        "returned for the transcript"
+    );
+    let now = store.ticket(bobs.id).await.expect("read").expect("kept");
+    assert_eq!(now.subject, None);
+    assert!(store
+        .ticket_audit(bobs.id)
+        .await
+        .expect("audit")
+        .iter()
+        .all(|e| e.detail.as_deref() != Some("bob's open subject")));
+    // Alice's ticket, closed without any deletion of hers, keeps its subject.
+    assert_eq!(open.subject.as_deref(), Some("s"));
     assert_eq!(
         store.erasures_among(&[ALICE, BOB]).await.expect("read"),
         [(BOB, later)].into_iter().collect()
@@ -181,6 +209,16 @@ async fn erasures_last_while_needed(backend: Backend) {
         .await
         .expect("close")
         .expect("was open");
+    assert_eq!(
+        store
+            .ticket(open.id)
+            .await
+            .expect("read")
+            .expect("kept")
+            .subject
+            .as_deref(),
+        Some("s")
+    );
     assert_eq!(store.purge_erasures().await.expect("purge"), 1);
     assert!(store.erasures_among(&[BOB]).await.expect("read").is_empty());
 }

@@ -190,8 +190,8 @@ fn ask_delete() -> Reply {
         "**Delete your data from Tessera, in every server?** This happens at once and cannot be undone.\n\
          - **Deleted:** your messages in stored ticket transcripts (each becomes \"removed at its \
          author's request\"; the files you posted and your avatar go too, and your name is no \
-         longer shown), the subjects of your tickets and the close reasons you wrote on them, and \
-         every record of an integration receiving your user ID.\n\
+         longer shown), the subjects of your tickets (of an open ticket, when it closes) and the \
+         close reasons you wrote on them, and every record of an integration receiving your user ID.\n\
          - **Kept, as the servers' own records:** that your tickets existed (number, dates, who \
          claimed and closed them), who was added to them, blacklist entries about you, what you \
          did as a server admin, and everyone else's messages.\n\
@@ -235,8 +235,9 @@ fn deleted_text(o: &Outcome) -> String {
     )];
     if o.open_tickets > 0 {
         lines.push(format!(
-            "**Your open {}:** {} open. What you wrote there until now will be left out of {} \
-             transcript when {} closes; what you write from now on is kept as usual.",
+            "**Your open {}:** {} open. Its subject and what you wrote there until now will be \
+             left out of {} transcript and deleted when {} closes (until then the channel shows \
+             them as before); what you write from now on is kept as usual.",
             if o.open_tickets == 1 {
                 "ticket"
             } else {
