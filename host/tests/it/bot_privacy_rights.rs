@@ -573,6 +573,13 @@ async fn delete_with_an_open_ticket(backend: Backend) {
     let channel = open(&app, &bob, BOB_SUBJECT).await;
     app.emu
         .add_member_message(channel, &bob, json!({"content": BOB_WORDS}));
+    // In a DM, `integrations` (about one server) says where to use it.
+    let i = app
+        .emu
+        .send_dm_command(&bob, "privacy", sub("integrations"))
+        .await;
+    let answer = app.reply(&i).await;
+    assert!(text(&answer).contains("use it in that server"), "{answer}");
     // From a DM with the bot: the question, then the button.
     let i = app
         .emu

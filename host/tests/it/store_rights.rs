@@ -307,3 +307,91 @@ async fn transcript_rewrites(backend: Backend) {
         .expect("stored");
     assert_eq!(blobs, [(0, vec![3])], "the first rewrite stands");
 }
+
+on_both_backends!(
+    transcripts_stored_before_their_people_were_recorded_are_indexed_when_first_needed,
+    older_transcripts
+);
+async fn older_transcripts(backend: Backend) {
+    use tessera::transcripts::model::{Message, Participant, TicketInfo, Transcript};
+    use tessera::transcripts::seal::TranscriptKeys;
+    use tessera::transcripts::{CaptureLimits, Transcripts};
+
+    let Some((db, store)) = fresh(backend).await else {
+        return;
+    };
+    let keys = |key: &str| {
+        let limits = CaptureLimits {
+            max_file_bytes: 1 << 20,
+            max_total_bytes: 1 << 20,
+        };
+        Transcripts::new(TranscriptKeys::parse(key, &[]).expect("a key"), limits, 90)
+    };
+    let ours = keys("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    let theirs = keys("HwAeAB0AHAAbABoAGQAYABcAFgAVABQAEwASABEAEAA=");
+    let (t, _) = store
+        .open_ticket(&ticket(GUILD, ALICE, "s"))
+        .await
+        .expect("open");
+    let transcript = Transcript {
+        version: tessera::transcripts::model::FORMAT_VERSION,
+        guild_id: GUILD,
+        guild_name: "g".to_owned(),
+        ticket: TicketInfo {
+            number: t.number,
+            opener_id: ALICE,
+            subject: None,
+            opened_at: 1,
+            closed_at: 2,
+            closed_by: ALICE,
+            close_reason: None,
+            claimed_by: None,
+        },
+        participants: vec![Participant {
+            id: BOB,
+            username: "bob".to_owned(),
+            display_name: None,
+            avatar: None,
+            bot: false,
+        }],
+        messages: vec![Message {
+            id: 1,
+            author_id: BOB,
+            content: "hi".to_owned(),
+            sent_at: 1,
+            edited_at: None,
+            reply_to: None,
+            embeds: Vec::new(),
+            attachments: Vec::new(),
+            mentions: Vec::new(),
+            removed: false,
+        }],
+    };
+    ours.save(&store, t.id, &transcript, &[], None, 1)
+        .await
+        .expect("save");
+    // As if stored before the migration that records who is in each transcript.
+    db.execute("DELETE FROM transcript_people").await;
+    db.execute("UPDATE transcripts SET indexed = FALSE").await;
+    assert!(store
+        .transcripts_with_person(BOB)
+        .await
+        .expect("read")
+        .is_empty());
+    // A bot without the key cannot tell who is in it: counted, and tried again next time.
+    assert_eq!(theirs.index_older(&store).await.expect("index"), 1);
+    assert_eq!(
+        store.unindexed_transcripts().await.expect("read"),
+        [(GUILD, t.id)]
+    );
+    assert_eq!(ours.index_older(&store).await.expect("index"), 0);
+    assert!(store
+        .unindexed_transcripts()
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(
+        store.transcripts_with_person(BOB).await.expect("read"),
+        [(GUILD, t.id)]
+    );
+}

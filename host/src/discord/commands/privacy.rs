@@ -343,6 +343,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_longest_answer_after_deleting_fits_one_message() {
+        let many = 1_000_000;
+        let outcome = Outcome {
+            erased: crate::store::Erased {
+                deliveries: many,
+                subjects: many,
+                close_reasons: many,
+                pending: many,
+            },
+            removed: crate::transcripts::Removed {
+                transcripts: 1_000_000,
+                messages: 1_000_000,
+                files: 1_000_000,
+                unreadable: 1_000_000,
+            },
+            retry: 1_000_000,
+            tickets_kept: 1_000_000,
+            open_tickets: 1_000_000,
+            blacklisted_in: 1_000_000,
+            admin_records: 1_000_000,
+        };
+        let text = deleted_text(&outcome);
+        assert!(
+            text.chars().count() <= crate::discord::text::MAX_MESSAGE_CHARS,
+            "{} characters: {text}",
+            text.chars().count()
+        );
+        // Not cut to fit: the whole question is shown.
+        assert!(ask_delete().content.ends_with("with `/privacy export`."));
+    }
+
+    #[test]
     fn the_answer_after_deleting_says_what_was_kept_and_why() {
         let outcome = Outcome {
             tickets_kept: 2,
