@@ -20,7 +20,8 @@
 //! - [`plugins`] — the sandbox: one [`plugins::policy::SandboxPolicy`] holding every limit, the
 //!   runtime, egress (URL rules, allowed hosts, blocked networks, secrets, client), manifests.
 //! - [`integrations`] — which plugins a server enabled, running them at ticket open, privacy records.
-//! - [`privacy`] — one function per PRIVACY.md promise: forget, records, disclosure.
+//! - [`privacy`] — one function per PRIVACY.md promise: forget, records, disclosure, retention,
+//!   a member's export (access) and deletion (erasure).
 //! - [`secrets`] — integration secrets sealed at rest.
 
 pub mod bot;

@@ -8,6 +8,7 @@ mod guilds;
 mod integrations;
 mod pending;
 mod plugins;
+mod rights;
 mod stats;
 mod tickets;
 mod transcripts;
@@ -25,10 +26,11 @@ pub use guilds::{BlacklistEntry, GuildSettings, SettingsUpdate};
 pub use integrations::{ConsentAction, ConsentRecord, Delivery, FailureWindow, GuildIntegration};
 pub use pending::{PendingEnable, PendingUpload, Refusal, UploadQuota, UploadRefusal};
 pub use plugins::{GuildPlugin, InstalledPlugin, UploadHead};
+pub use rights::{AdminRecord, BlacklistedIn, Erased, Membership, PersonRecords, TicketEvent};
 pub use tickets::{
     AuditEntry, ClaimOutcome, NewTicket, OpenRefusal, Ticket, TicketStatus, STALE_RESERVATION_MS,
 };
-pub use transcripts::TranscriptRow;
+pub use transcripts::{ReplaceError, TranscriptRow};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -41,6 +43,7 @@ pub const GUILD_TABLES: &[&str] = &[
     "guild_settings",
     "audit_log",
     "transcript_blobs",
+    "transcript_people",
     "transcripts",
     "tickets",
     "panels",

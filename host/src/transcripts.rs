@@ -4,6 +4,7 @@
 //! - [`model`] — a transcript as data (versioned).
 //! - [`seal`] — compressed, then sealed with AES-256-GCM, bound to server, ticket and blob.
 //! - [`render`] — one self-contained, inert HTML file, rendered on demand.
+//! - [`redact`] — a member's messages replaced by tombstones when they ask for deletion.
 //!
 //! At close the ticket service captures the channel (the Discord port pages through its
 //! history and downloads the files it may keep), stores the transcript sealed, and posts the
@@ -11,13 +12,14 @@
 //! else, and nothing at all when the server's switch is off.
 
 pub mod model;
+pub mod redact;
 pub mod render;
 pub mod seal;
 
 use secrecy::ExposeSecret as _;
 
 use crate::config::Settings;
-use crate::store::{Store, StoreError, Ticket, TranscriptRow};
+use crate::store::{ReplaceError, Store, StoreError, Ticket, TranscriptRow};
 use model::{Asset, AssetId, Participant, Transcript, FORMAT_VERSION};
 use seal::{BlobRef, OpenError, TranscriptKeys};
 
@@ -55,10 +57,42 @@ pub enum LoadError {
     /// It opened but is not a transcript this version can read.
     #[error("the stored transcript is not in a format this version of Tessera reads")]
     Format,
+    /// It kept being rewritten by others while Tessera tried to change it.
+    #[error("the stored transcript kept changing while it was being rewritten")]
+    Busy,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// A stored transcript, opened: its row (for [`Transcripts::replace`]), the document and its
+/// kept files.
+#[derive(Debug)]
+pub struct Stored {
+    /// The row, with its revision.
+    pub row: TranscriptRow,
+    /// The document.
+    pub transcript: Transcript,
+    /// The kept files.
+    pub assets: Vec<Asset>,
+}
+
+/// What removing a member from stored transcripts did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Transcripts rewritten.
+    pub transcripts: usize,
+    /// Messages replaced by tombstones.
+    pub messages: usize,
+    /// Kept files (their attachments and avatar) deleted.
+    pub files: usize,
+    /// Transcripts that name them but could not be opened with this bot's keys (left as they
+    /// are; the log says why).
+    pub unreadable: usize,
+}
+
+/// Rewrites of one transcript tried before giving up when others keep changing it.
+const REPLACE_ATTEMPTS: usize = 5;
 
 /// The operator's transcript configuration.
 #[derive(Debug)]
@@ -151,6 +185,48 @@ impl Transcripts {
         let days = retention_days
             .unwrap_or(self.retention_days)
             .clamp(1, self.retention_days);
+        let row = TranscriptRow {
+            ticket_id,
+            guild_id: transcript.guild_id,
+            message_count: message_count(transcript),
+            created_at: now_ms,
+            expires_at: now_ms.saturating_add(i64::from(days) * DAY_MS),
+            revision: 0,
+        };
+        let blobs = self.seal_all(ticket_id, transcript, assets);
+        store
+            .save_transcript(&row, &blobs, &people(transcript))
+            .await
+    }
+
+    /// Seals `transcript` again in place of the stored one `row` describes (a member's
+    /// deletion changed it), keeping its dates: a rewrite never extends a transcript's
+    /// retention. Files not in `assets` are deleted. [`ReplaceError::Stale`] if it changed
+    /// since `row` was read.
+    pub async fn replace(
+        &self,
+        store: &Store,
+        row: &TranscriptRow,
+        transcript: &Transcript,
+        assets: &[Asset],
+    ) -> Result<(), ReplaceError> {
+        let row = TranscriptRow {
+            message_count: message_count(transcript),
+            ..row.clone()
+        };
+        let blobs = self.seal_all(row.ticket_id, transcript, assets);
+        store
+            .replace_transcript(&row, &blobs, &people(transcript))
+            .await
+    }
+
+    /// The document (blob 0) and each kept file (blob id + 1), sealed for `ticket_id`.
+    fn seal_all(
+        &self,
+        ticket_id: i64,
+        transcript: &Transcript,
+        assets: &[Asset],
+    ) -> Vec<(u32, Vec<u8>)> {
         let blob = |blob_no| BlobRef {
             guild_id: transcript.guild_id,
             ticket_id,
@@ -169,14 +245,7 @@ impl Transcripts {
             plain.extend_from_slice(&asset.bytes);
             blobs.push((no, self.keys.seal(blob(no), &plain)));
         }
-        let row = TranscriptRow {
-            ticket_id,
-            guild_id: transcript.guild_id,
-            message_count: transcript.messages.len().min(u32::MAX as usize) as u32,
-            created_at: now_ms,
-            expires_at: now_ms.saturating_add(i64::from(days) * DAY_MS),
-        };
-        store.save_transcript(&row, &blobs).await
+        blobs
     }
 
     /// The stored transcript of ticket `ticket_id` in server `guild_id`, opened and checked.
@@ -186,7 +255,20 @@ impl Transcripts {
         guild_id: u64,
         ticket_id: i64,
     ) -> Result<Option<(Transcript, Vec<Asset>)>, LoadError> {
-        let Some((_, blobs)) = store.transcript(guild_id, ticket_id).await? else {
+        Ok(self
+            .open(store, guild_id, ticket_id)
+            .await?
+            .map(|s| (s.transcript, s.assets)))
+    }
+
+    /// [`Transcripts::load`], with the row it was read at.
+    pub async fn open(
+        &self,
+        store: &Store,
+        guild_id: u64,
+        ticket_id: i64,
+    ) -> Result<Option<Stored>, LoadError> {
+        let Some((row, blobs)) = store.transcript(guild_id, ticket_id).await? else {
             return Ok(None);
         };
         let blob = |blob_no| BlobRef {
@@ -223,11 +305,95 @@ impl Transcripts {
                 });
             }
         }
-        Ok(transcript.map(|t| (t, assets)))
+        Ok(transcript.map(|transcript| Stored {
+            row,
+            transcript,
+            assets,
+        }))
+    }
+
+    /// Records who appears in transcripts stored before that was recorded, opening each once;
+    /// how many could not be opened (they stay unrecorded and are tried again next time).
+    pub async fn index_older(&self, store: &Store) -> Result<usize, StoreError> {
+        let mut unreadable = 0;
+        for (guild_id, ticket_id) in store.unindexed_transcripts().await? {
+            match self.open(store, guild_id, ticket_id).await {
+                Ok(Some(stored)) => {
+                    // `false`: rewritten or deleted meanwhile, which records its people anyway.
+                    store
+                        .index_transcript(&stored.row, &people(&stored.transcript))
+                        .await?;
+                }
+                Ok(None) => {}
+                Err(LoadError::Store(err)) => return Err(err),
+                Err(err) => {
+                    tracing::warn!(guild_id, ticket_id, error = %err, "a stored transcript cannot be opened, so who is in it is unknown");
+                    unreadable += 1;
+                }
+            }
+        }
+        Ok(unreadable)
+    }
+
+    /// Replaces what `user_id` wrote up to `until` (unix ms) in the stored transcript of
+    /// `ticket_id` by tombstones (see [`redact::remove_person`]) and seals it again, redoing
+    /// the change if the transcript was rewritten meanwhile.
+    pub async fn remove_person(
+        &self,
+        store: &Store,
+        guild_id: u64,
+        ticket_id: i64,
+        user_id: u64,
+        until: i64,
+    ) -> Result<Removed, LoadError> {
+        for _ in 0..REPLACE_ATTEMPTS {
+            let Some(mut stored) = self.open(store, guild_id, ticket_id).await? else {
+                return Ok(Removed::default());
+            };
+            let removal =
+                redact::remove_person(&mut stored.transcript, &mut stored.assets, user_id, until);
+            if !removal.changed() {
+                return Ok(Removed::default());
+            }
+            match self
+                .replace(store, &stored.row, &stored.transcript, &stored.assets)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(Removed {
+                        transcripts: 1,
+                        messages: removal.messages,
+                        files: removal.files,
+                        unreadable: 0,
+                    })
+                }
+                Err(ReplaceError::Stale) => continue,
+                Err(ReplaceError::Store(err)) => return Err(err.into()),
+            }
+        }
+        Err(LoadError::Busy)
     }
 
     /// The HTML file of a transcript.
     pub fn render(transcript: &Transcript, assets: &[Asset]) -> String {
         render::render(transcript, assets)
     }
+}
+
+/// Messages in a transcript, as stored in its row.
+fn message_count(transcript: &Transcript) -> u32 {
+    transcript.messages.len().min(u32::MAX as usize) as u32
+}
+
+/// Everyone a transcript names: its participants and the authors of its messages, each once.
+pub fn people(transcript: &Transcript) -> Vec<u64> {
+    let mut ids: Vec<u64> = transcript
+        .participants
+        .iter()
+        .map(|p| p.id)
+        .chain(transcript.messages.iter().map(|m| m.author_id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }

@@ -509,6 +509,31 @@ impl Emulator {
         member: &MemberSpec,
         custom_id: &str,
     ) -> InteractionRef {
+        self.inject_click(Some(guild_id), channel_id, message_id, member, custom_id)
+    }
+
+    /// Injects a button click by `user` on a message in their DM with the bot.
+    ///
+    /// # Panics
+    /// As [`Emulator::click_button`].
+    pub async fn click_dm_button(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        user: &MemberSpec,
+        custom_id: &str,
+    ) -> InteractionRef {
+        self.inject_click(None, channel_id, message_id, user, custom_id)
+    }
+
+    fn inject_click(
+        &self,
+        guild_id: Option<u64>,
+        channel_id: u64,
+        message_id: u64,
+        member: &MemberSpec,
+        custom_id: &str,
+    ) -> InteractionRef {
         let id = self.shared.ids.next();
         let token = ids::token(id);
         let mut inner = self.shared.lock();
@@ -532,17 +557,19 @@ impl Emulator {
             custom_ids.iter().any(|c| c == custom_id),
             "click_button: message {message_id} has no component with custom_id {custom_id:?}; it has {custom_ids:?}"
         );
-        inner.remember_member(Some(guild_id), member);
+        inner.remember_member(guild_id, member);
         let data = json!({"custom_id": custom_id, "component_type": 2});
         let mut message = message;
-        message["guild_id"] = json!(guild_id.to_string());
+        if let Some(g) = guild_id {
+            message["guild_id"] = json!(g.to_string());
+        }
         let payload = build_interaction(
             &self.shared,
             &inner,
             id,
             &token,
             3,
-            Some(guild_id),
+            guild_id,
             channel_id,
             member,
             data,
@@ -1019,6 +1046,13 @@ impl Emulator {
             .and_then(|a| a.bytes.clone())
     }
 
+    /// Interactions from now on say that an answer may carry files of at most `bytes`
+    /// (`attachment_size_limit`; Discord's depends on the server's boosts). Uploads are not
+    /// refused by the emulator: tests check that the bot respects the limit.
+    pub fn set_attachment_size_limit(&self, bytes: u64) {
+        self.shared.lock().attachment_size_limit = Some(bytes);
+    }
+
     /// The app loses the MESSAGE_CONTENT privileged intent (as if unticked in the developer
     /// portal): from now on an IDENTIFY asking for it is answered by closing the websocket with
     /// 4014 "Disallowed intent(s).", and message reads hide content (see
@@ -1292,6 +1326,7 @@ fn build_interaction(
         user: payloads::member_user(member),
         data,
         message,
+        attachment_size_limit: inner.attachment_size_limit.unwrap_or(26_214_400),
     })
 }
 

@@ -285,6 +285,40 @@ pub fn guild_create(
     })
 }
 
+/// A guild as `GET /guilds/{id}` returns it: GUILD_CREATE without what only the gateway sends.
+pub fn guild(g: &GuildRec, roles: &[Value]) -> Value {
+    const GATEWAY_ONLY: &[&str] = &[
+        "icon_hash",
+        "joined_at",
+        "large",
+        "unavailable",
+        "member_count",
+        "voice_states",
+        "members",
+        "channels",
+        "threads",
+        "presences",
+        "stage_instances",
+        "guild_scheduled_events",
+        "soundboard_sounds",
+        "lazy",
+        "application_command_counts",
+        "embedded_activities",
+        "version",
+        "bot_id",
+    ];
+    let mut v = guild_create(g, roles, &[], &[], 0);
+    if let Some(o) = v.as_object_mut() {
+        for key in GATEWAY_ONLY {
+            o.remove(*key);
+        }
+        o.insert("home_header".into(), Value::Null);
+        o.insert("region".into(), json!("deprecated"));
+        o.insert("nsfw".into(), json!(false));
+    }
+    v
+}
+
 /// READY.
 pub fn ready(
     bot_user: Value,
@@ -461,6 +495,8 @@ pub struct InteractionBase {
     pub data: Value,
     /// For components: the message the component is on.
     pub message: Option<Value>,
+    /// The largest file an answer may carry, bytes.
+    pub attachment_size_limit: u64,
 }
 
 /// A complete INTERACTION_CREATE `d`.
@@ -475,7 +511,7 @@ pub fn interaction(b: InteractionBase) -> Value {
         "channel_id": b.channel_id.to_string(),
         "channel": b.channel,
         "entitlements": [],
-        "attachment_size_limit": 26_214_400,
+        "attachment_size_limit": b.attachment_size_limit,
         "app_permissions": "2248473465835073",
         "data": b.data,
     });

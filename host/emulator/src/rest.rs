@@ -667,42 +667,10 @@ fn route(
                 inner.guild_commands.get(&gid).cloned().unwrap_or_default(),
             ))
         }
-        ("GET", ["guilds", g]) => {
-            let Some(gid) = snowflake(g).filter(|g| inner.guilds.contains_key(g)) else {
-                return unknown_guild();
-            };
-            match inner.guild_create(shared, gid) {
-                Some(Value::Object(mut guild)) => {
-                    // REST's guild object: GUILD_CREATE without the gateway-only fields.
-                    for gateway_only in [
-                        "joined_at",
-                        "large",
-                        "unavailable",
-                        "member_count",
-                        "voice_states",
-                        "members",
-                        "channels",
-                        "threads",
-                        "presences",
-                        "stage_instances",
-                        "guild_scheduled_events",
-                        "soundboard_sounds",
-                        "lazy",
-                        "application_command_counts",
-                        "embedded_activities",
-                        "version",
-                        "bot_id",
-                    ] {
-                        guild.remove(gateway_only);
-                    }
-                    guild.insert("home_header".into(), Value::Null);
-                    guild.insert("region".into(), json!("deprecated"));
-                    guild.insert("nsfw".into(), json!(false));
-                    ok(Value::Object(guild))
-                }
-                _ => unknown_guild(),
-            }
-        }
+        ("GET", ["guilds", g]) => match snowflake(g).and_then(|g| inner.guilds.get(&g)) {
+            Some(guild) => ok(payloads::guild(guild, &inner.guild_roles(guild.id))),
+            None => unknown_guild(),
+        },
         ("GET", ["guilds", g, "channels"]) => {
             match snowflake(g).filter(|g| inner.guilds.contains_key(g)) {
                 Some(gid) => ok(Value::Array(inner.guild_channels(gid))),

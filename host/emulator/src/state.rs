@@ -165,6 +165,8 @@ pub struct Inner {
     /// Whether the app lacks the MESSAGE_CONTENT privileged intent (IDENTIFY asking for it
     /// is closed with 4014).
     pub message_content_refused: bool,
+    /// The `attachment_size_limit` of interactions from now on (`None`: 25 MiB).
+    pub attachment_size_limit: Option<u64>,
     /// The intents of every IDENTIFY received, accepted or not, in order.
     pub identify_intents: Vec<u64>,
     /// The intents of the last accepted IDENTIFY (the current session's).

@@ -64,6 +64,11 @@ pub enum Action {
         /// The upload's sha256.
         sha256: String,
     },
+    /// Confirm `/privacy delete`: delete the data of whoever presses it. It names no one: the
+    /// button is on an answer only its caller sees, and acts for the member pressing it.
+    PrivacyDelete,
+    /// Cancel `/privacy delete`.
+    PrivacyCancel,
 }
 
 const OPEN: &str = "tessera:open:";
@@ -76,6 +81,8 @@ const INT_CANCEL: &str = "tessera:int:cancel";
 const INT_FORM: &str = "tessera:int:form:";
 const UPLOAD: &str = "tessera:int:upload:";
 const DISCARD: &str = "tessera:int:discard:";
+const PRIVACY_DELETE: &str = "tessera:privacy:delete";
+const PRIVACY_CANCEL: &str = "tessera:privacy:cancel";
 
 /// Discord's limit on a `custom_id`.
 pub const MAX_CUSTOM_ID: usize = 100;
@@ -96,6 +103,8 @@ impl Action {
             }
             Action::UploadConfirm { sha256 } => format!("{UPLOAD}{sha256}"),
             Action::UploadDiscard { sha256 } => format!("{DISCARD}{sha256}"),
+            Action::PrivacyDelete => PRIVACY_DELETE.to_owned(),
+            Action::PrivacyCancel => PRIVACY_CANCEL.to_owned(),
         }
     }
 
@@ -107,6 +116,8 @@ impl Action {
             CLOSE_CANCEL => Action::CloseCancel,
             CLAIM => Action::Claim,
             INT_CANCEL => Action::IntegrationCancel,
+            PRIVACY_DELETE => Action::PrivacyDelete,
+            PRIVACY_CANCEL => Action::PrivacyCancel,
             _ => {
                 if let Some(rest) = id.strip_prefix(OPEN) {
                     Action::OpenFromPanel {
@@ -176,6 +187,8 @@ mod tests {
             Action::UploadDiscard {
                 sha256: "cd".repeat(32),
             },
+            Action::PrivacyDelete,
+            Action::PrivacyCancel,
         ]
     }
 
@@ -227,6 +240,9 @@ mod tests {
             "tessera:int:upload:",
             "someone-elses:button",
             "tessera:claim:extra",
+            // A deletion button never names whose data: there is no such id to forge.
+            "tessera:privacy:delete:700000000000000001",
+            "tessera:privacy",
         ] {
             assert_eq!(Action::parse(id), None, "{id:?}");
         }

@@ -9,6 +9,7 @@ use serenity::builder::GetMessages;
 use serenity::http::Http;
 use serenity::model::channel::Message as DiscordMessage;
 use serenity::model::id::{ChannelId, GuildId, MessageId};
+use serenity::model::Timestamp;
 
 use crate::cache::DiscordCache;
 use crate::transcripts::model::{
@@ -223,8 +224,8 @@ pub async fn capture(
             id: m.id.get(),
             author_id: author,
             content: m.content.clone(),
-            sent_at: m.timestamp.unix_timestamp() * 1000,
-            edited_at: m.edited_timestamp.map(|t| t.unix_timestamp() * 1000),
+            sent_at: unix_ms(&m.timestamp),
+            edited_at: m.edited_timestamp.as_ref().map(unix_ms),
             reply_to: m
                 .message_reference
                 .as_ref()
@@ -265,6 +266,12 @@ pub async fn capture(
         messages: out,
         assets: kept.assets,
     })
+}
+
+/// A Discord time in unix milliseconds: to the millisecond, because a member's deletion
+/// applies to what they wrote before it, however shortly before.
+fn unix_ms(t: &Timestamp) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// The channel ids of `<#id>` mentions in `content`, each once.

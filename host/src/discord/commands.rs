@@ -1,6 +1,7 @@
 //! Slash commands and buttons: one file per command, each with `register()` (its Discord
 //! definition), `run()`, and the words for its outcomes. The dispatcher here checks once what each
-//! command needs (a server, a manager, an open ticket) before the command runs.
+//! command needs (a server, a manager, an open ticket; or nothing, for `/privacy`, which also
+//! works in DMs) before the command runs.
 //!
 //! Command names and option names are part of the product: admins and docs rely on them.
 
@@ -58,6 +59,9 @@ pub fn all(bot: &Bot) -> Vec<CreateCommand> {
 /// What a command needs before it may run; the dispatcher checks it, the command relies on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Needs {
+    /// Nothing: it acts for the caller alone, in a server or in a DM with the bot (the caller
+    /// is the interaction's user, which Discord authenticated).
+    Anywhere,
     /// To be used in a server.
     Server,
     /// A caller with Manage Server or Administrator.
@@ -81,6 +85,7 @@ impl Action {
             | Action::CloseConfirm { .. }
             | Action::CloseCancel
             | Action::Claim => Needs::Server,
+            Action::PrivacyDelete | Action::PrivacyCancel => privacy::NEEDS,
         }
     }
 
@@ -99,7 +104,9 @@ impl Action {
             | Action::IntegrationCancel
             | Action::IntegrationForm { .. }
             | Action::UploadConfirm { .. }
-            | Action::UploadDiscard { .. } => None,
+            | Action::UploadDiscard { .. }
+            | Action::PrivacyDelete
+            | Action::PrivacyCancel => None,
         }
     }
 }
@@ -234,6 +241,10 @@ pub async fn run(
             "I don't know that command; Discord may be showing an outdated list. Try again in a minute.",
         ));
     };
+    if needs == Needs::Anywhere {
+        // `/privacy` is the one command usable outside a server.
+        return privacy::run(bot, inv, &Options::new(&data.options)).await;
+    }
     let ctx = match admit(bot, http, inv, needs) {
         Ok(ctx) => ctx,
         Err(refusal) => return Ok(refusal),
@@ -258,7 +269,6 @@ pub async fn run(
         ("blacklist", _) => blacklist::run(&ctx, &options).await?,
         ("integrations", _) => integrations::run(bot, inv, ctx.guild_id, &options, data).await?,
         ("welcome", _) => welcome::run(&ctx, &options).await?,
-        ("privacy", _) => privacy::run(bot, ctx.guild_id, &options).await?,
         ("transcript", _) => transcript::run(&ctx, &options).await?,
         ("stats", _) => stats::run(&ctx, &options).await?,
         ("close", Some(here)) => close::run(&ctx, &options, &here).await?,
@@ -281,6 +291,9 @@ pub async fn press(
     let Some(action) = action else {
         return Ok(Reply::text(UNKNOWN_BUTTON));
     };
+    if action.needs() == Needs::Anywhere {
+        return privacy::press(bot, inv, &action).await;
+    }
     let ctx = match admit(bot, http, inv, action.needs()) {
         Ok(ctx) => ctx,
         Err(refusal) => return Ok(refusal),
@@ -320,6 +333,8 @@ pub async fn press(
         Action::IntegrationCancel => Reply::text("Okay, nothing was enabled."),
         // A form id on a button: not something Tessera posts.
         Action::IntegrationForm { .. } => Reply::text(UNKNOWN_BUTTON),
+        // Usable anywhere, so answered before the server checks above.
+        Action::PrivacyDelete | Action::PrivacyCancel => privacy::press(bot, inv, &action).await?,
     })
 }
 

@@ -26,7 +26,7 @@ pub struct Invocation<'a> {
     pub member: Option<&'a Member>,
     /// The bot's application; a bot user's id is its application's id.
     pub application_id: ApplicationId,
-    /// The largest file the answer may carry, bytes (Discord says, per interaction).
+    /// The largest file the answer may carry here, bytes (Discord's limit for this place).
     pub attachment_size_limit: u32,
 }
 

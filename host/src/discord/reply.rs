@@ -12,10 +12,19 @@ pub struct Reply {
     pub content: String,
     /// Buttons under the text (e.g. a confirm step).
     pub components: Vec<CreateActionRow>,
+    /// Files attached to the answer (e.g. a member's export).
+    pub files: Vec<ReplyFile>,
     /// Work that must happen only after the member has their answer.
     pub then: Option<AfterReply>,
-    /// Files attached to the answer: name and bytes.
-    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A file attached to an answer.
+#[derive(Debug, Clone)]
+pub struct ReplyFile {
+    /// Its name as Discord shows it.
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// Work done after the reply is sent, because it would make the reply impossible.
@@ -48,7 +57,10 @@ impl Reply {
 
     /// Attaches a file.
     pub fn with_file(mut self, name: impl Into<String>, bytes: Vec<u8>) -> Reply {
-        self.files.push((name.into(), bytes));
+        self.files.push(ReplyFile {
+            name: name.into(),
+            bytes,
+        });
         self
     }
 

@@ -6,7 +6,7 @@
 //! command used in a server is counted for the server's statistics.
 
 use serenity::builder::{
-    Builder, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    Builder, CreateAttachment, CreateInteractionResponse, CreateInteractionResponseFollowup,
     CreateInteractionResponseMessage, CreateModal, EditInteractionResponse,
 };
 use serenity::http::Http;
@@ -115,8 +115,8 @@ async fn finish(bot: &Bot, http: &Http, inv: &Invocation<'_>, reply: anyhow::Res
         .content(reply.content)
         .components(reply.components)
         .allowed_mentions(no_pings());
-    for (name, bytes) in reply.files {
-        edit = edit.new_attachment(serenity::builder::CreateAttachment::bytes(bytes, name));
+    for file in reply.files {
+        edit = edit.new_attachment(CreateAttachment::bytes(file.bytes, file.name));
     }
     if let Err(err) = edit.execute(http, inv.token).await {
         tracing::warn!(interaction_id = %inv.id, error = %err, "could not answer an interaction");

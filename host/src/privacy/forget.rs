@@ -1,5 +1,5 @@
 //! Forgetting (PRIVACY.md #8): when the bot leaves a server, everything stored or cached about
-//! that server goes. Later: a member's own deletion (#11).
+//! that server goes. A member's own deletion (#11) is [`super::erasure`].
 
 use serenity::model::id::GuildId;
 

@@ -1,7 +1,8 @@
 //! Retention (PRIVACY.md #6 and #7): transcripts are deleted when they expire (the server's
 //! retention, at most the operator's ceiling, fixed when each was stored), and closed tickets'
 //! records a set number of days after they closed. Aggregate statistics (#13) are kept
-//! [`RETENTION_DAYS`] days. The purge runs at start and then
+//! [`RETENTION_DAYS`] days. A member's deletion request (#11) is forgotten once no ticket
+//! that was open when they asked is still open. The purge runs at start and then
 //! periodically; it takes the time as an argument, so tests drive it with any clock.
 
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub struct Purged {
     pub tickets: u64,
     /// Rows of statistics of days more than [`RETENTION_DAYS`] ago.
     pub stats: u64,
+    /// Records of members' deletions no open ticket needs any more.
+    pub erasures: u64,
 }
 
 /// Deletes what has expired at `now_ms`: transcripts past their expiry, and tickets closed
@@ -37,10 +40,12 @@ pub async fn purge(
     let stats = store
         .purge_stats(Day::of(now_ms).minus(RETENTION_DAYS))
         .await?;
+    let erasures = store.purge_erasures().await?;
     Ok(Purged {
         transcripts,
         tickets,
         stats,
+        erasures,
     })
 }
 
@@ -57,6 +62,7 @@ pub async fn run_periodically(store: Store, closed_ticket_days: u32, every: Dura
                 transcripts = purged.transcripts,
                 tickets = purged.tickets,
                 stats = purged.stats,
+                erasures = purged.erasures,
                 "retention: deleted expired data"
             ),
             Err(err) => {

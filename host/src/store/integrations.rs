@@ -69,7 +69,7 @@ pub enum ConsentAction {
 
 impl ConsentAction {
     /// As stored.
-    pub(super) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ConsentAction::Enabled => "enabled",
             ConsentAction::Disabled => "disabled",
@@ -475,10 +475,27 @@ impl Store {
         &self,
         guild_id: u64,
     ) -> Result<Vec<ConsentRecord>, StoreError> {
-        const SQL: &str = "SELECT guild_id, plugin_id, version, sha256, privacy_policy, data_use, \
-            allowed_hosts, action, actor_id, at, shares FROM integration_consents WHERE guild_id = $1 ORDER BY id";
+        self.consents_where("guild_id", guild_id).await
+    }
+
+    /// The consent records `actor_id` made as an admin, in any server, oldest first.
+    pub async fn consents_by(&self, actor_id: u64) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.consents_where("actor_id", actor_id).await
+    }
+
+    /// Consent records whose `column` (`guild_id` or `actor_id`) is `id`, oldest first.
+    async fn consents_where(
+        &self,
+        column: &'static str,
+        id: u64,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        // `column` is one of two names written above, never input.
+        let sql = format!(
+            "SELECT guild_id, plugin_id, version, sha256, privacy_policy, data_use, \
+            allowed_hosts, action, actor_id, at, shares FROM integration_consents WHERE {column} = $1 ORDER BY id"
+        );
         on_db!(self, pool => {
-            let rows = sqlx::query(SQL).bind(sf(guild_id)).fetch_all(pool).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sf(id)).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let action: String = row.try_get("action")?;

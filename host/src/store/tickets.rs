@@ -124,7 +124,9 @@ macro_rules! ticket_columns {
     };
 }
 
-fn ticket_from_row<R>(row: &R) -> Result<Ticket, sqlx::Error>
+pub(super) use ticket_columns;
+
+pub(super) fn ticket_from_row<R>(row: &R) -> Result<Ticket, sqlx::Error>
 where
     R: Row,
     for<'r> &'r str: sqlx::ColumnIndex<R>,
@@ -318,7 +320,10 @@ impl Store {
         })
     }
 
-    /// Records the closure (who, when, why); `None` if the ticket was not open.
+    /// Records the closure (who, when, why); `None` if the ticket was not open. If its opener
+    /// asked for their data to be deleted while it was open, its subject is deleted now (with
+    /// the audit log's copy); the returned ticket still carries it, so that its transcript can
+    /// be cleared of it too.
     pub async fn close_ticket(
         &self,
         ticket_id: i64,
@@ -339,6 +344,21 @@ impl Store {
                 .await?;
             let Some(row) = row else { return Ok(None) };
             let ticket = ticket_from_row(&row)?;
+            let erased: Option<i64> = sqlx::query_scalar(
+                "SELECT erased_at FROM erasures WHERE user_id = $1 AND erased_at >= $2",
+            )
+            .bind(sf(ticket.opener_id))
+            .bind(ticket.opened_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if erased.is_some() {
+                for sql in [
+                    "UPDATE tickets SET subject = NULL WHERE id = $1",
+                    "UPDATE audit_log SET detail = NULL WHERE ticket_id = $1 AND action = 'opened'",
+                ] {
+                    sqlx::query(sql).bind(ticket.id).execute(&mut *tx).await?;
+                }
+            }
             sqlx::query(AUDIT_SQL)
                 .bind(sf(ticket.guild_id))
                 .bind(ticket.id)

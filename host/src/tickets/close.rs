@@ -6,7 +6,7 @@ use super::{
     Caller, DiscordFailure, DiscordPort, Doing, LogEvent, PluginPort, TicketError, Tickets,
 };
 use crate::store::{GuildSettings, Ticket};
-use crate::transcripts::Transcripts;
+use crate::transcripts::{redact, Transcripts};
 
 /// The result of asking to close a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +135,20 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             }
         };
         let guild_name = self.discord.guild_name(closed.guild_id).await;
-        let (transcript, assets) = transcripts.build(&guild_name, closed, captured);
+        let (mut transcript, mut assets) = transcripts.build(&guild_name, closed, captured);
+        // Members who asked for their data to be deleted while this ticket was open: what they
+        // wrote before asking is left out of its transcript (PRIVACY.md #11).
+        let people = crate::transcripts::people(&transcript);
+        let erased = match self.store.erasures_among(&people).await {
+            Ok(erased) => erased,
+            Err(err) => {
+                tracing::error!(error = %err, ticket_id = closed.id, "could not check for members' deletions; the ticket was closed without a transcript");
+                return None;
+            }
+        };
+        for (&user_id, &until) in &erased {
+            redact::remove_person(&mut transcript, &mut assets, user_id, until);
+        }
         if let Err(err) = transcripts
             .save(
                 self.store,
@@ -148,9 +161,41 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             .await
         {
             tracing::error!(error = %err, ticket_id = closed.id, "the ticket's transcript could not be stored; it is still posted to the log channel");
+        } else {
+            self.apply_late_erasures(transcripts, closed, &people, &erased)
+                .await;
         }
         let messages = transcript.messages.len();
         Some((Transcripts::render(&transcript, &assets), messages))
+    }
+
+    /// A deletion asked for between reading the deletions and storing the transcript found no
+    /// stored transcript to change (it writes its record first, then looks): apply it now.
+    async fn apply_late_erasures(
+        &self,
+        transcripts: &Transcripts,
+        closed: &Ticket,
+        people: &[u64],
+        applied: &std::collections::BTreeMap<u64, i64>,
+    ) {
+        let now = match self.store.erasures_among(people).await {
+            Ok(now) => now,
+            Err(err) => {
+                tracing::error!(error = %err, ticket_id = closed.id, "could not check again for members' deletions");
+                return;
+            }
+        };
+        for (&user_id, &until) in &now {
+            if applied.get(&user_id) == Some(&until) {
+                continue;
+            }
+            if let Err(err) = transcripts
+                .remove_person(self.store, closed.guild_id, closed.id, user_id, until)
+                .await
+            {
+                tracing::error!(error = %err, ticket_id = closed.id, "a member's deletion could not be applied to the new transcript");
+            }
+        }
     }
 
     /// Deletes a closed ticket's channel. A channel that is already gone counts as deleted.
@@ -325,6 +370,65 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(row.expires_at - row.created_at, 90 * 24 * 60 * 60 * 1000);
+    }
+
+    #[tokio::test]
+    async fn a_member_who_asked_for_deletion_while_the_ticket_was_open_is_left_out_of_its_transcript(
+    ) {
+        let world = World::set_up(1).await;
+        transcripts_on(&world, None).await;
+        let (ticket, settings) = world.open_ticket(5).await;
+        // Member 5 wrote at time 1, then asked for deletion; the ticket stayed open.
+        world.refuse(|s| s.capture = Some(said("words to forget")));
+        world.store.erase_person(5, 10).await.unwrap();
+        let keys = transcripts();
+        world
+            .tickets()
+            .with_transcripts(Some(&keys))
+            .close(&staff(8), &ticket, &settings, None)
+            .await
+            .unwrap();
+        let (stored, _) = keys
+            .load(&world.store, GUILD, ticket.id)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert!(stored.messages[0].removed);
+        assert_eq!(stored.messages[0].content, "");
+        assert_eq!(stored.participants[0].username, redact::DELETED_NAME);
+        // The copy posted to the log channel is made from the same, redacted transcript.
+        world.seen(|s| {
+            let html = String::from_utf8_lossy(&s.files[0].1);
+            assert!(!html.contains("words to forget"), "posted to the log");
+            assert!(
+                html.contains("removed at its author"),
+                "a tombstone is shown"
+            );
+        });
+    }
+
+    #[tokio::test]
+    async fn what_a_member_writes_after_asking_for_deletion_is_kept() {
+        let world = World::set_up(1).await;
+        transcripts_on(&world, None).await;
+        let (ticket, settings) = world.open_ticket(5).await;
+        // The message (time 1) came after the request (time 0).
+        world.refuse(|s| s.capture = Some(said("new words")));
+        world.store.erase_person(5, 0).await.unwrap();
+        let keys = transcripts();
+        world
+            .tickets()
+            .with_transcripts(Some(&keys))
+            .close(&member(5), &ticket, &settings, None)
+            .await
+            .unwrap();
+        let (stored, _) = keys
+            .load(&world.store, GUILD, ticket.id)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.messages[0].content, "new words");
+        assert!(!stored.messages[0].removed);
     }
 
     #[tokio::test]

@@ -463,7 +463,7 @@ async fn fetch_again(backend: Backend) {
     let last = blobs[0].1.len() - 1;
     blobs[0].1[last] ^= 1;
     app.store
-        .save_transcript(&row, &blobs)
+        .save_transcript(&row, &blobs, &[opener.user_id])
         .await
         .expect("write");
     let reply = ask_transcript(&app, &app.staff(2)).await;

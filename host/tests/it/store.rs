@@ -445,11 +445,13 @@ async fn leaving_a_server_(backend: Backend) {
         message_count: 1,
         created_at: 1,
         expires_at: 2,
+        revision: 0,
     };
     store
         .save_transcript(
             &transcript(t.id, GUILD),
             &[(0, vec![1, 2, 3]), (1, vec![4])],
+            &[7],
         )
         .await
         .expect("transcript");
@@ -458,7 +460,11 @@ async fn leaving_a_server_(backend: Backend) {
         .await
         .expect("open elsewhere");
     store
-        .save_transcript(&transcript(elsewhere.id, OTHER_GUILD), &[(0, vec![9])])
+        .save_transcript(
+            &transcript(elsewhere.id, OTHER_GUILD),
+            &[(0, vec![9])],
+            &[7],
+        )
         .await
         .expect("transcript elsewhere");
     let today = tessera::stats::Day::of(tessera::store::now_ms());
@@ -1015,9 +1021,10 @@ async fn retention_(backend: Backend) {
         message_count: 1,
         created_at: closed_at,
         expires_at: closed_at + 7 * DAY,
+        revision: 0,
     };
     store
-        .save_transcript(&row, &[(0, vec![1]), (1, vec![2])])
+        .save_transcript(&row, &[(0, vec![1]), (1, vec![2])], &[7])
         .await
         .expect("transcript");
     let (open, _) = store
@@ -1045,7 +1052,8 @@ async fn retention_(backend: Backend) {
         Purged {
             transcripts: 1,
             tickets: 0,
-            stats: 0
+            stats: 0,
+            erasures: 0
         }
     );
     assert!(store
@@ -1069,7 +1077,8 @@ async fn retention_(backend: Backend) {
         Purged {
             transcripts: 0,
             tickets: 1,
-            stats: 0
+            stats: 0,
+            erasures: 0
         }
     );
     assert!(store.ticket(closed.id).await.expect("read").is_none());
