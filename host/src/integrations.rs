@@ -152,6 +152,9 @@ impl Integrations {
     pub fn forget_guild(&self, guild_id: u64) {
         self.catalog.forget_guild(guild_id);
         self.health.forget_guild(guild_id);
+        // The server's compiled uploads go from the compile cache now, not at the next start.
+        self.runtime
+            .prune_compile_cache(&self.catalog.loaded_shas());
     }
 
     /// Whether a plugin id belongs to a plugin every server sees (first-party or installed);

@@ -92,7 +92,14 @@ struct Keeper {
 }
 
 impl Keeper {
-    async fn keep(&mut self, cdn: &Cdn, url: &str) -> Kept {
+    /// Keeps the file at `url` (of `declared` size, if Discord said) within the caps: a file
+    /// over the per-file cap is never downloaded.
+    async fn keep(&mut self, cdn: &Cdn, url: &str, declared: Option<u64>) -> Kept {
+        if declared.is_some_and(|size| size > self.limits.max_file_bytes) {
+            return Kept::TooLarge {
+                limit: self.limits.max_file_bytes,
+            };
+        }
         let room = self.limits.max_total_bytes.saturating_sub(self.total);
         let max = self.limits.max_file_bytes.min(room);
         match cdn.fetch(url, max).await {
@@ -156,6 +163,19 @@ pub async fn capture(
     };
     let mut people: BTreeMap<u64, Participant> = BTreeMap::new();
     let mut avatars: BTreeMap<u64, Option<String>> = BTreeMap::new();
+    // Role names, fetched once and only if a message mentions a role.
+    let role_names: std::collections::HashMap<u64, String> =
+        if messages.iter().any(|m| !m.mention_roles.is_empty()) {
+            match GuildId::new(guild_id).roles(http).await {
+                Ok(roles) => roles
+                    .into_iter()
+                    .map(|(id, role)| (id.get(), role.name))
+                    .collect(),
+                Err(_) => std::collections::HashMap::new(),
+            }
+        } else {
+            std::collections::HashMap::new()
+        };
     let mut out = Vec::with_capacity(messages.len());
     for m in &messages {
         let author = m.author.id.get();
@@ -194,7 +214,10 @@ pub async fn capture(
             mentions.push(Mention {
                 kind: MentionKind::Role,
                 id: role.get(),
-                name: format!("role-{}", role.get()),
+                name: role_names
+                    .get(&role.get())
+                    .cloned()
+                    .unwrap_or_else(|| "unknown-role".to_owned()),
             });
         }
         for id in channel_mentions(&m.content) {
@@ -217,7 +240,7 @@ pub async fn capture(
                 filename: a.filename.clone(),
                 size: u64::from(a.size),
                 content_type: a.content_type.clone(),
-                kept: kept.keep(cdn, &a.url).await,
+                kept: kept.keep(cdn, &a.url, Some(u64::from(a.size))).await,
             });
         }
         out.push(Message {
@@ -254,7 +277,7 @@ pub async fn capture(
     // Avatars last: attachments matter more when the total cap is reached.
     for (user, hash) in avatars {
         if let Some(hash) = hash {
-            if let Kept::Yes { asset } = kept.keep(cdn, &cdn.avatar_url(user, &hash)).await {
+            if let Kept::Yes { asset } = kept.keep(cdn, &cdn.avatar_url(user, &hash), None).await {
                 if let Some(p) = people.get_mut(&user) {
                     p.avatar = Some(asset);
                 }

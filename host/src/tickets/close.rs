@@ -91,10 +91,22 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
                         messages,
                     };
                     let name = format!("transcript-{:04}.html", closed.number);
-                    let _ = self
+                    if self
                         .discord
                         .post_log_file(log, &event, &name, html.into_bytes())
-                        .await;
+                        .await
+                        .is_err()
+                    {
+                        // Too large for Discord, or refused: the notice still goes, without the
+                        // file (staff can fetch the stored transcript with `/transcript`).
+                        let event = LogEvent::Closed {
+                            number: closed.number,
+                            opener_id: closed.opener_id,
+                            closer_id: caller.user_id,
+                            reason: reason.map(str::to_owned),
+                        };
+                        let _ = self.discord.post_log(log, &event).await;
+                    }
                 }
                 None => {
                     let event = LogEvent::Closed {
@@ -320,6 +332,35 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_transcript_discord_will_not_take_still_leaves_the_close_notice() {
+        let world = World::set_up(1).await;
+        transcripts_on(&world, None).await;
+        let (ticket, settings) = world.open_ticket(5).await;
+        world.refuse(|s| s.refuse_log_file = Some(DiscordFailure::Other));
+        let keys = transcripts();
+        world
+            .tickets()
+            .with_transcripts(Some(&keys))
+            .close(&member(5), &ticket, &settings, None)
+            .await
+            .unwrap();
+        world.seen(|s| {
+            assert!(s.files.is_empty());
+            assert!(s
+                .logs
+                .iter()
+                .any(|(_, e)| matches!(e, LogEvent::Closed { closer_id: 5, .. })));
+        });
+        // It is still stored, for `/transcript`.
+        assert!(world
+            .store
+            .transcript(GUILD, ticket.id)
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]

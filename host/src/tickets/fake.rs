@@ -35,6 +35,7 @@ pub struct Seen {
     pub files: Vec<(String, Vec<u8>)>,
     pub dms: Vec<(u64, String, Vec<u8>)>,
     pub refuse_create: Option<DiscordFailure>,
+    pub refuse_log_file: Option<DiscordFailure>,
     pub refuse_welcome: Option<DiscordFailure>,
     pub refuse_delete: Option<DiscordFailure>,
     pub refuse_grant: Option<DiscordFailure>,
@@ -152,6 +153,7 @@ impl DiscordPort for FakeDiscord {
         bytes: Vec<u8>,
     ) -> Result<(), DiscordFailure> {
         self.with(|s| {
+            refuse(s.refuse_log_file)?;
             s.logs.push((log_channel_id, event.clone()));
             s.files.push((file_name.to_owned(), bytes));
             Ok(())

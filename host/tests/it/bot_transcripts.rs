@@ -118,7 +118,7 @@ async fn captured(backend: Backend) {
     app.emu.add_member_message(
         channel,
         &staff,
-        json!({"content": format!("On it, <@{}>!", opener.user_id), "message_reference": {"message_id": first.to_string()}}),
+        json!({"content": format!("On it, <@{}>! Asking <@&{}>.", opener.user_id, app.staff_role), "message_reference": {"message_id": first.to_string()}}),
     );
     let edited = app
         .emu
@@ -161,6 +161,7 @@ async fn captured(backend: Backend) {
     for needle in [
         SECRET_LINE,
         "On it,",
+        "@Staff",
         "fixed",
         "Order status",
         "proof attached",
@@ -484,5 +485,71 @@ async fn fetch_again(backend: Backend) {
         )
         .await;
     assert!(text(&reply).contains("no ticket"), "{reply}");
+    app.finish().await;
+}
+
+on_both_backends!(
+    files_over_the_operators_caps_are_named_in_the_transcript_not_kept,
+    capped
+);
+async fn capped(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.transcripts.key = Some(SecretString::from(KEY));
+    // The test PNG is 67 bytes: one fits the per-file cap, and the transcript's total cap has
+    // room for one file only.
+    app.transcripts.max_file_bytes = 100;
+    app.transcripts.max_total_bytes = 100;
+    app.restart_bot().await;
+    app.set_up(1).await;
+    setup_transcripts(&app, true).await;
+    let opener = app.member(1);
+    let channel = open(&app, &opener).await;
+    let big = vec![7u8; 500];
+    app.emu.add_member_message_with_files(
+        channel,
+        &opener,
+        json!({"content": "three files"}),
+        vec![
+            ("small.png".into(), "image/png".into(), PNG.to_vec()),
+            ("huge.bin".into(), "application/octet-stream".into(), big),
+            ("second.png".into(), "image/png".into(), PNG.to_vec()),
+        ],
+    );
+    close(&app, &opener, channel).await;
+    let notice = close_notice(&app).await;
+    let id: u64 = notice["attachments"][0]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("a transcript file");
+    let html = String::from_utf8(app.emu.attachment_bytes(id).expect("bytes")).expect("utf-8");
+    let doc = scraper::Html::parse_document(&html);
+    let page = doc.root_element().text().collect::<String>();
+    // The first file is kept inline; the big one is over the per-file cap; the third no
+    // longer fits the transcript's total.
+    let img = scraper::Selector::parse("img").expect("selector");
+    assert_eq!(doc.select(&img).count(), 1, "{page}");
+    assert!(
+        page.contains("huge.bin") && page.contains("second.png"),
+        "{page}"
+    );
+    assert!(page.contains("limit per file"), "{page}");
+    assert!(page.contains("had reached its"), "{page}");
+    let ticket = app
+        .store
+        .tickets_in_guild(app.guild)
+        .await
+        .expect("read")
+        .into_iter()
+        .next()
+        .expect("the ticket");
+    let (_, blobs) = app
+        .store
+        .transcript(app.guild, ticket.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(blobs.len(), 2, "the document and the one kept file");
     app.finish().await;
 }

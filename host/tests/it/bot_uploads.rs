@@ -282,6 +282,11 @@ async fn upload_and_use(backend: Backend) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // Its compiled code goes from the compile cache at once, not at the next start.
+    assert!(
+        !compiled(&app),
+        "the left server's upload is still compiled on disk"
+    );
     app.finish().await;
 }
 
