@@ -7,14 +7,17 @@ use super::{on_db, sf, Store, StoreError};
 use crate::stats::{bucket_of, ClosedSample, Day, Durations, Metric, Summary, BUCKETS};
 
 const BUCKET_SQL: &str =
-    "INSERT INTO stats_durations (guild_id, day, metric, bucket, n) VALUES ($1, $2, $3, $4, 1) \
+    "INSERT INTO stats_durations (guild_id, day, metric, bucket, n) SELECT $1, $2, $3, $4, 1 \
+     WHERE EXISTS (SELECT 1 FROM guild_settings WHERE guild_id = $1) \
      ON CONFLICT (guild_id, day, metric, bucket) DO UPDATE SET n = stats_durations.n + 1";
 
 impl Store {
     /// Adds one opened ticket to `day`.
     pub async fn count_opened(&self, guild_id: u64, day: Day) -> Result<(), StoreError> {
         on_db!(self, pool => {
-            sqlx::query("INSERT INTO stats_daily (guild_id, day, opened) VALUES ($1, $2, 1) \
+            // Only for a server still set up: an open finishing after the bot left writes nothing back.
+            sqlx::query("INSERT INTO stats_daily (guild_id, day, opened) SELECT $1, $2, 1 \
+                 WHERE EXISTS (SELECT 1 FROM guild_settings WHERE guild_id = $1) \
                  ON CONFLICT (guild_id, day) DO UPDATE SET opened = stats_daily.opened + 1")
                 .bind(sf(guild_id))
                 .bind(day.number())
@@ -39,7 +42,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO stats_daily (guild_id, day, closed, close_ms_sum, close_ms_max, \
                    first_action_count, first_action_ms_sum, first_action_ms_max) \
-                 VALUES ($1, $2, 1, $3, $3, $4, $5, $5) \
+                 SELECT $1, $2, 1, $3, $3, $4, $5, $5 \
+                 WHERE EXISTS (SELECT 1 FROM guild_settings WHERE guild_id = $1) \
                  ON CONFLICT (guild_id, day) DO UPDATE SET \
                    closed = stats_daily.closed + 1, \
                    close_ms_sum = stats_daily.close_ms_sum + excluded.close_ms_sum, \

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use tessera::stats::{ClosedSample, Day, DAY_MS, RETENTION_DAYS};
 use tessera::store::Backend;
 
-use super::{fresh, GUILD, OTHER_GUILD};
+use super::{fresh, set_up, GUILD, OTHER_GUILD};
 use crate::on_both_backends;
 
 const MIN: i64 = 60 * 1000;
@@ -108,6 +108,9 @@ async fn counters_add_up_(backend: Backend) {
     let Some((_db, store)) = fresh(backend).await else {
         return;
     };
+    // Tickets are opened and closed only in servers that are set up.
+    set_up(&store, GUILD, 1).await;
+    set_up(&store, OTHER_GUILD, 1).await;
     let today = Day::of(20_000 * DAY_MS + 5 * HOUR);
     let yesterday = today.minus(1);
     for (guild, day) in [
@@ -221,6 +224,7 @@ async fn old_statistics_are_purged_(backend: Backend) {
     let Some((_db, store)) = fresh(backend).await else {
         return;
     };
+    set_up(&store, GUILD, 1).await;
     let now = 20_000 * DAY_MS + 5 * HOUR;
     let today = Day::of(now);
     let too_old = today.minus(RETENTION_DAYS + 1);
@@ -257,4 +261,27 @@ async fn old_statistics_are_purged_(backend: Backend) {
         .await
         .expect("purge");
     assert_eq!(again.stats, 0);
+}
+
+on_both_backends!(
+    a_ticket_counted_after_the_bot_left_the_server_is_not_written_back,
+    late_count_
+);
+async fn late_count_(backend: Backend) {
+    let Some((_db, store)) = fresh(backend).await else {
+        return;
+    };
+    set_up(&store, GUILD, 1).await;
+    let today = Day::of(20_000 * DAY_MS);
+    store.delete_guild_data(GUILD).await.expect("delete");
+    // A ticket that finished opening or closing just as the bot left.
+    store.count_opened(GUILD, today).await.expect("count");
+    let sample = ClosedSample::new(0, HOUR, Some(MIN), true);
+    store
+        .count_closed(GUILD, today, &sample)
+        .await
+        .expect("count");
+    for (table, rows) in store.guild_row_counts(GUILD).await.expect("count") {
+        assert_eq!(rows, 0, "{table}");
+    }
 }
