@@ -318,6 +318,24 @@ fn channel_mentions(content: &str) -> Vec<u64> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn files_come_from_the_configured_cdn_only() {
+        // Port 9 on loopback: nothing listens, so an attempt would fail as unavailable too;
+        // what matters is that a foreign URL is refused before any request.
+        let cdn = Cdn::new("http://127.0.0.1:9").unwrap();
+        for foreign in [
+            "https://evil.example/attachments/1/2/x.png",
+            "http://127.0.0.1:9.evil.example/x.png",
+            "http://127.0.0.1:90/x.png",
+            "file:///etc/passwd",
+        ] {
+            assert_eq!(cdn.fetch(foreign, 1 << 20).await, Err(false), "{foreign}");
+        }
+        assert!(cdn
+            .avatar_url(7, "abc")
+            .starts_with("http://127.0.0.1:9/avatars/7/abc.png"));
+    }
+
     #[test]
     fn channel_mentions_are_found_once_each() {
         assert_eq!(
