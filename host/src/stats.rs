@@ -138,6 +138,18 @@ impl ClosedSample {
     }
 }
 
+impl ClosedSample {
+    /// The same sample, with a staff member's first reply (seen in the ticket's transcript, at
+    /// `reply_at`) counted as a staff action if it came first.
+    pub fn with_first_reply(mut self, opened_at: i64, reply_at: Option<i64>) -> ClosedSample {
+        if let Some(at) = reply_at {
+            let ms = at.saturating_sub(opened_at).max(0);
+            self.first_action_ms = Some(self.first_action_ms.map_or(ms, |m| m.min(ms)));
+        }
+        self
+    }
+}
+
 /// One duration over a period: how many, their sum and maximum, and how many per bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Durations {
@@ -202,13 +214,19 @@ pub async fn ticket_opened(store: &Store, ticket: &Ticket) {
 
 /// Counts a ticket closed (on the day it closed), with its durations. `closed_by_staff`: the
 /// closer is staff and not the ticket's opener.
-pub async fn ticket_closed(store: &Store, closed: &Ticket, closed_by_staff: bool) {
+pub async fn ticket_closed(
+    store: &Store,
+    closed: &Ticket,
+    closed_by_staff: bool,
+    first_reply_at: Option<i64>,
+) {
     let recorded = async {
         let first_claim = store
             .first_staff_claim_at(closed.id, closed.opener_id)
             .await?;
         let closed_at = closed.closed_at.unwrap_or(closed.opened_at);
-        let sample = ClosedSample::new(closed.opened_at, closed_at, first_claim, closed_by_staff);
+        let sample = ClosedSample::new(closed.opened_at, closed_at, first_claim, closed_by_staff)
+            .with_first_reply(closed.opened_at, first_reply_at);
         store
             .count_closed(closed.guild_id, Day::of(closed_at), &sample)
             .await

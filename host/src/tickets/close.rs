@@ -45,9 +45,6 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         else {
             return Ok(CloseOutcome::AlreadyClosed);
         };
-        // A staff member closing their own ticket is not staff answering someone.
-        let by_staff = caller.is_staff(settings) && caller.user_id != closed.opener_id;
-        crate::stats::ticket_closed(self.store, &closed, by_staff).await;
         let transcript = match (self.transcripts, settings.transcripts, closed.channel_id) {
             (Some(transcripts), true, Some(channel)) => {
                 self.keep_transcript(transcripts, &closed, settings, channel)
@@ -55,6 +52,11 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             }
             _ => None,
         };
+        // A staff member closing their own ticket is not staff answering someone.
+        let by_staff = caller.is_staff(settings) && caller.user_id != closed.opener_id;
+        let first_reply = transcript.as_ref().and_then(|t| t.2);
+        crate::stats::ticket_closed(self.store, &closed, by_staff, first_reply).await;
+        let transcript = transcript.map(|(html, messages, _)| (html, messages));
         if let (Some((html, _)), true) = (&transcript, settings.transcript_dm) {
             let name = format!("transcript-{:04}.html", closed.number);
             let guild_name = self.discord.guild_name(closed.guild_id).await;
@@ -122,15 +124,17 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         Ok(CloseOutcome::Closed(closed))
     }
 
-    /// Captures, seals and stores the closed ticket's transcript; its HTML and message count.
-    /// A transcript that cannot be made is logged and the close goes on without it.
+    /// Captures, seals and stores the closed ticket's transcript; its HTML, its message count,
+    /// and when staff first replied in it (the first message by someone other than the opener,
+    /// a bot, or a member added to the ticket). A transcript that cannot be made is logged and
+    /// the close goes on without it.
     async fn keep_transcript(
         &self,
         transcripts: &Transcripts,
         closed: &Ticket,
         settings: &GuildSettings,
         channel_id: u64,
-    ) -> Option<(String, usize)> {
+    ) -> Option<(String, usize, Option<i64>)> {
         let captured = match self
             .discord
             .capture(closed.guild_id, channel_id, transcripts.limits())
@@ -178,7 +182,26 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
                 .await;
         }
         let messages = transcript.messages.len();
-        Some((Transcripts::render(&transcript, &assets), messages))
+        let added = self.store.ticket_members(closed.id).await.unwrap_or_default();
+        let bots: Vec<u64> = transcript
+            .participants
+            .iter()
+            .filter(|p| p.bot)
+            .map(|p| p.id)
+            .collect();
+        let first_reply = transcript
+            .messages
+            .iter()
+            .filter(|m| {
+                m.author_id != closed.opener_id
+                    && m.author_id != self.bot_id
+                    && !bots.contains(&m.author_id)
+                    && !added.contains(&m.author_id)
+                    && m.sent_at >= closed.opened_at
+            })
+            .map(|m| m.sent_at)
+            .min();
+        Some((Transcripts::render(&transcript, &assets), messages, first_reply))
     }
 
     /// A deletion asked for between reading the deletions and storing the transcript found no
@@ -361,6 +384,32 @@ mod tests {
             .await
             .unwrap()
             .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_staff_reply_in_the_transcript_is_the_first_staff_action() {
+        let world = World::set_up(1).await;
+        transcripts_on(&world, None).await;
+        let (ticket, settings) = world.open_ticket(5).await;
+        // The opener writes, then staff member 8 answers five minutes after the opening; the
+        // opener closes it, nobody claimed it.
+        let mut captured = said("help please");
+        let mut reply = captured.messages[0].clone();
+        reply.id = 2;
+        reply.author_id = 8;
+        reply.sent_at = ticket.opened_at + 5 * 60_000;
+        captured.messages.push(reply);
+        world.refuse(|s| s.capture = Some(captured));
+        let keys = transcripts();
+        world
+            .tickets()
+            .with_transcripts(Some(&keys))
+            .close(&member(5), &ticket, &settings, None)
+            .await
+            .unwrap();
+        let stats = world.stats().await;
+        assert_eq!(stats.first_action.count, 1, "{stats:?}");
+        assert_eq!(stats.first_action.max_ms, 5 * 60_000, "{stats:?}");
     }
 
     #[tokio::test]
