@@ -182,7 +182,11 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
                 .await;
         }
         let messages = transcript.messages.len();
-        let added = self.store.ticket_members(closed.id).await.unwrap_or_default();
+        let added = self
+            .store
+            .ticket_members(closed.id)
+            .await
+            .unwrap_or_default();
         let bots: Vec<u64> = transcript
             .participants
             .iter()
@@ -201,7 +205,11 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             })
             .map(|m| m.sent_at)
             .min();
-        Some((Transcripts::render(&transcript, &assets), messages, first_reply))
+        Some((
+            Transcripts::render(&transcript, &assets),
+            messages,
+            first_reply,
+        ))
     }
 
     /// A deletion asked for between reading the deletions and storing the transcript found no

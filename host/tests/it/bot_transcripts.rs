@@ -553,3 +553,51 @@ async fn capped(backend: Backend) {
     assert_eq!(blobs.len(), 2, "the document and the one kept file");
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_of_ten_thousand_messages_is_captured_whole() {
+    let Some(app) = with_key(Backend::Sqlite).await else {
+        return;
+    };
+    app.set_up(1).await;
+    setup_transcripts(&app, true).await;
+    let opener = app.member(1);
+    let channel = open(&app, &opener).await;
+    app.emu.add_member_messages(channel, &opener, 10_000);
+    close(&app, &opener, channel).await;
+    let notice = close_notice(&app).await;
+    assert!(text(&notice).contains("10001 messages"), "{notice}");
+    let ticket = app
+        .store
+        .tickets_in_guild(app.guild)
+        .await
+        .expect("read")
+        .into_iter()
+        .next()
+        .expect("the ticket");
+    let (row, _) = app
+        .store
+        .transcript(app.guild, ticket.id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(row.message_count, 10_001, "with the welcome message");
+    let pages = app
+        .emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == format!("/channels/{channel}/messages"))
+        .count();
+    assert_eq!(pages, 101, "100 messages a page");
+    let id: u64 = notice["attachments"][0]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("the file");
+    let html = String::from_utf8(app.emu.attachment_bytes(id).expect("bytes")).expect("utf-8");
+    assert!(
+        html.contains("message 1<") || html.contains("message 1 "),
+        "the first message"
+    );
+    assert!(html.contains("message 10000"), "the last message");
+    app.finish().await;
+}
