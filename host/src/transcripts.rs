@@ -4,6 +4,7 @@
 //! - [`model`] — a transcript as data (versioned).
 //! - [`seal`] — compressed, then sealed with AES-256-GCM, bound to server, ticket and blob.
 //! - [`render`] — one self-contained, inert HTML file, rendered on demand.
+//! - [`storage`] — the one interface sealed transcripts are stored and read through.
 //! - [`redact`] — a member's messages replaced by tombstones when they ask for deletion.
 //!
 //! At close the ticket service captures the channel (the Discord port pages through its
@@ -15,6 +16,7 @@ pub mod model;
 pub mod redact;
 pub mod render;
 pub mod seal;
+pub mod storage;
 
 use secrecy::ExposeSecret as _;
 
@@ -22,6 +24,7 @@ use crate::config::Settings;
 use crate::store::{ReplaceError, Store, StoreError, Ticket, TranscriptRow};
 use model::{Asset, AssetId, Participant, Transcript, FORMAT_VERSION};
 use seal::{BlobRef, OpenError, TranscriptKeys};
+use storage::TranscriptStorage;
 
 /// Bytes a transcript document may decompress to when opened (a 10,000-message ticket of long
 /// messages is far below this).
@@ -175,7 +178,7 @@ impl Transcripts {
     /// the operator's ceiling) from `now_ms`.
     pub async fn save(
         &self,
-        store: &Store,
+        store: &impl TranscriptStorage,
         ticket_id: i64,
         transcript: &Transcript,
         assets: &[Asset],
@@ -194,9 +197,7 @@ impl Transcripts {
             revision: 0,
         };
         let blobs = self.seal_all(ticket_id, transcript, assets);
-        store
-            .save_transcript(&row, &blobs, &people(transcript))
-            .await
+        store.put(&row, &blobs, &people(transcript)).await
     }
 
     /// Seals `transcript` again in place of the stored one `row` describes (a member's
@@ -205,7 +206,7 @@ impl Transcripts {
     /// since `row` was read.
     pub async fn replace(
         &self,
-        store: &Store,
+        store: &impl TranscriptStorage,
         row: &TranscriptRow,
         transcript: &Transcript,
         assets: &[Asset],
@@ -215,9 +216,7 @@ impl Transcripts {
             ..row.clone()
         };
         let blobs = self.seal_all(row.ticket_id, transcript, assets);
-        store
-            .replace_transcript(&row, &blobs, &people(transcript))
-            .await
+        TranscriptStorage::replace(store, &row, &blobs, &people(transcript)).await
     }
 
     /// The document (blob 0) and each kept file (blob id + 1), sealed for `ticket_id`.
@@ -251,7 +250,7 @@ impl Transcripts {
     /// The stored transcript of ticket `ticket_id` in server `guild_id`, opened and checked.
     pub async fn load(
         &self,
-        store: &Store,
+        store: &impl TranscriptStorage,
         guild_id: u64,
         ticket_id: i64,
     ) -> Result<Option<(Transcript, Vec<Asset>)>, LoadError> {
@@ -264,11 +263,11 @@ impl Transcripts {
     /// [`Transcripts::load`], with the row it was read at.
     pub async fn open(
         &self,
-        store: &Store,
+        store: &impl TranscriptStorage,
         guild_id: u64,
         ticket_id: i64,
     ) -> Result<Option<Stored>, LoadError> {
-        let Some((row, blobs)) = store.transcript(guild_id, ticket_id).await? else {
+        let Some((row, blobs)) = store.get(guild_id, ticket_id).await? else {
             return Ok(None);
         };
         let blob = |blob_no| BlobRef {
