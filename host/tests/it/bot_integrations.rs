@@ -1264,3 +1264,48 @@ async fn starvation(backend: Backend) {
     );
     app.finish().await;
 }
+
+on_both_backends!(
+    a_ticket_still_opening_when_the_bot_leaves_the_server_writes_nothing_back,
+    in_flight_when_removed
+);
+async fn in_flight_when_removed(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.install_plugin("test_sleep").await;
+    app.restart_bot().await;
+    app.set_up(10).await;
+    let enabled = app.enable_plugin("test-sleep", &[]).await;
+    assert!(text(&enabled).contains("is enabled"), "{enabled}");
+    // A ticket opens; its integration holds the open for the whole event (3 s).
+    let opening = app
+        .emu
+        .send_command(app.guild, app.lobby, &app.member(1), "open", json!([]))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    // Meanwhile the bot is removed from the server.
+    app.emu.remove_guild(app.guild);
+    let deadline = tokio::time::Instant::now() + crate::app::WAIT;
+    while app
+        .store
+        .guild_settings(app.guild)
+        .await
+        .expect("read")
+        .is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server's data stays"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The open finishes (or gives up) after the deletion...
+    let _ = app.emu.wait_for_reply(&opening, crate::app::WAIT).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // ...and nothing of the server was written back.
+    for (table, rows) in app.store.guild_row_counts(app.guild).await.expect("count") {
+        assert_eq!(rows, 0, "{table} holds rows written after the bot left");
+    }
+    app.finish().await;
+}
