@@ -35,6 +35,8 @@ pub struct Bot {
     pub cdn: Cdn,
     /// How long after connecting servers missing from READY are checked again.
     pub removal_grace: std::time::Duration,
+    /// Work in flight per server; leaving a server waits for it.
+    pub guild_work: std::sync::Arc<crate::guild_work::GuildWork>,
 }
 
 impl Bot {
@@ -57,6 +59,7 @@ impl Bot {
             transcripts: transcripts.map(std::sync::Arc::new),
             cdn,
             removal_grace: std::time::Duration::from_secs(600),
+            guild_work: Default::default(),
             store,
             cache: DiscordCache::new(CACHE_CAPACITY),
             inflight: TaskTracker::new(),

@@ -14,6 +14,7 @@
 //!   Discord port; no serenity, no user-facing text.
 //! - [`discord`] — the serenity adapter: gateway handler, router, custom ids, commands (the words),
 //!   the REST implementation of the ticket service's port, Discord's text rules.
+//! - [`guild_work`] — work in flight per server; leaving a server waits for it.
 //! - [`cache`] — bounded, short-lived caches of fetched Discord objects.
 //! - [`bot`] — the state shared by handlers.
 //! - [`plugin_cli`] — `tessera plugin inspect|run|pack` for plugin authors.
@@ -29,6 +30,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod discord;
+pub mod guild_work;
 pub mod integrations;
 pub mod plugin_cli;
 pub mod plugins;

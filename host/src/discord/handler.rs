@@ -65,6 +65,11 @@ impl EventHandler for Handler {
         router::handle(&self.bot, &ctx.http, interaction).await;
     }
 
+    async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        // Added back to a server it had left: its work may start again.
+        self.bot.guild_work.rejoined(guild.id.get());
+    }
+
     async fn guild_delete(
         &self,
         _ctx: Context,

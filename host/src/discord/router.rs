@@ -24,6 +24,21 @@ use crate::tickets::Tickets;
 /// Handles one interaction from the gateway.
 #[tracing::instrument(skip_all, fields(interaction_id = %interaction.id(), kind = ?interaction.kind()))]
 pub async fn handle(bot: &Bot, http: &Http, interaction: Interaction) {
+    // Work for a server is tracked until it ends, so that leaving the server waits for it; a
+    // server the bot is leaving gets no new work.
+    let guild_id = match &interaction {
+        Interaction::Command(i) | Interaction::Autocomplete(i) => i.guild_id,
+        Interaction::Component(i) => i.guild_id,
+        Interaction::Modal(i) => i.guild_id,
+        _ => None,
+    };
+    let _working = match guild_id {
+        Some(g) => match bot.guild_work.enter(g.get()) {
+            Some(working) => Some(working),
+            None => return,
+        },
+        None => None,
+    };
     match &interaction {
         Interaction::Command(command) => {
             let inv = Invocation::command(command);

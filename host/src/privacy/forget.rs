@@ -6,6 +6,10 @@ use serenity::model::id::GuildId;
 use crate::bot::Bot;
 use crate::store::StoreError;
 
+/// How long leaving a server waits for its work in flight (a ticket opening with its
+/// integrations takes at most the event timeout, a few seconds).
+const LEAVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Why a server's data could not all be deleted.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgetError {
@@ -19,6 +23,13 @@ pub enum ForgetError {
 /// and cached Discord objects are deleted.
 #[tracing::instrument(skip_all, fields(guild_id = guild_id))]
 pub async fn server_left(bot: &Bot, guild_id: u64) -> Result<(), ForgetError> {
+    // No new work starts for the server; what is in flight ends first, so it cannot write
+    // rows back after they are deleted (what still runs after this wait is guarded by the store).
+    if !bot.guild_work.leave(guild_id, LEAVE_PATIENCE).await {
+        tracing::warn!(
+            "work for the server was still running after waiting; deleting its data anyway"
+        );
+    }
     // Memory first: whatever the database does, this process keeps nothing of the server.
     if let Some(id) = std::num::NonZeroU64::new(guild_id) {
         bot.cache.forget_guild(GuildId::from(id));
