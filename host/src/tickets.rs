@@ -17,6 +17,7 @@ pub mod lookup;
 pub mod members;
 pub mod open;
 pub mod port;
+pub mod vanished;
 
 #[cfg(test)]
 mod fake;

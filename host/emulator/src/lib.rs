@@ -304,6 +304,21 @@ impl Emulator {
         id
     }
 
+    /// Deletes a channel as a member with Manage Channels would in Discord's client: it is gone
+    /// (its messages too) and CHANNEL_DELETE is dispatched to every identified session.
+    pub fn delete_channel_by_hand(&self, channel_id: u64) -> bool {
+        let mut inner = self.shared.lock();
+        let Some(ch) = inner.channels.remove(&channel_id) else {
+            return false;
+        };
+        let cid = ch["id"].clone();
+        inner
+            .messages
+            .retain(|_, m| m["channel_id"] != cid || !m["webhook_id"].is_null());
+        inner.dispatch("CHANNEL_DELETE", &ch);
+        true
+    }
+
     /// Removes a guild (with its channels, roles and messages) and dispatches GUILD_DELETE.
     pub fn remove_guild(&self, guild_id: u64) {
         let mut inner = self.shared.lock();

@@ -1,14 +1,19 @@
-//! Gateway events: READY registers the commands, interactions go to the router, and leaving a
-//! server deletes its data.
+//! Gateway events: READY registers the commands, interactions go to the router, leaving a
+//! server deletes its data, and a ticket whose channel is deleted (or was, while the bot was
+//! offline) is closed.
 
 use std::sync::Arc;
 
-use serenity::all::{Context, EventHandler, Guild, Interaction, Ready, UnavailableGuild};
+use serenity::all::{
+    Context, EventHandler, Guild, GuildChannel, Interaction, Message, Ready, UnavailableGuild,
+};
 use serenity::async_trait;
 use serenity::model::application::Command;
 
+use super::rest::Rest;
 use super::{commands, router};
 use crate::bot::Bot;
+use crate::tickets::Tickets;
 
 /// Receives gateway events.
 pub struct Handler {
@@ -65,9 +70,67 @@ impl EventHandler for Handler {
         router::handle(&self.bot, &ctx.http, interaction).await;
     }
 
-    async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
+    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
         // Added back to a server it had left: its work may start again.
         self.bot.guild_work.rejoined(guild.id.get());
+        // The server's whole channel list: tickets whose channel was deleted while the bot was
+        // offline are closed.
+        let Some(_working) = self.bot.guild_work.enter(guild.id.get()) else {
+            return;
+        };
+        let present: Vec<u64> = guild
+            .channels
+            .keys()
+            .map(|c| c.get())
+            .chain(guild.threads.iter().map(|t| t.id.get()))
+            .collect();
+        let Some(bot_id) = self.bot.user_id.get().copied() else {
+            return;
+        };
+        let rest = Rest::new(&ctx.http, &self.bot.cache, &self.bot.cdn, bot_id);
+        let tickets = Tickets::new(
+            &self.bot.store,
+            &rest,
+            &*self.bot.integrations,
+            bot_id.get(),
+        );
+        match tickets.sweep_vanished(guild.id.get(), &present).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(guild_id = %guild.id, tickets = n, "closed tickets whose channel was deleted while the bot was offline")
+            }
+            Err(err) => {
+                tracing::error!(guild_id = %guild.id, error = %err, "could not check a server's tickets against its channels")
+            }
+        }
+    }
+
+    async fn channel_delete(
+        &self,
+        ctx: Context,
+        channel: GuildChannel,
+        _messages: Option<Vec<Message>>,
+    ) {
+        let Some(_working) = self.bot.guild_work.enter(channel.guild_id.get()) else {
+            return;
+        };
+        self.bot.cache.forget_channel(channel.guild_id, channel.id);
+        let Some(bot_id) = self.bot.user_id.get().copied() else {
+            return;
+        };
+        let rest = Rest::new(&ctx.http, &self.bot.cache, &self.bot.cdn, bot_id);
+        let tickets = Tickets::new(
+            &self.bot.store,
+            &rest,
+            &*self.bot.integrations,
+            bot_id.get(),
+        );
+        if let Err(err) = tickets
+            .channel_gone(channel.guild_id.get(), channel.id.get())
+            .await
+        {
+            tracing::error!(channel_id = %channel.id, error = %err, "could not close the ticket of a deleted channel");
+        }
     }
 
     async fn guild_delete(

@@ -316,6 +316,13 @@ fn log_text(event: &LogEvent) -> String {
             // The closer's own words: inert, like every other member text.
             reason.as_deref().map_or_else(|| "none given".to_owned(), neutralise)
         ),
+        LogEvent::ChannelGone {
+            number: n,
+            opener_id,
+        } => format!(
+            "🗑️ The channel of ticket {} (opened by <@{opener_id}>) was deleted, so the ticket is closed.",
+            number(*n)
+        ),
         LogEvent::Transcript {
             number: n,
             opener_id,

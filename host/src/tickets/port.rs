@@ -78,6 +78,14 @@ pub enum LogEvent {
         /// Why, as the closer wrote it.
         reason: Option<String>,
     },
+    /// A ticket's channel was deleted (by hand, or while the bot was offline): the ticket is
+    /// closed.
+    ChannelGone {
+        /// Its number.
+        number: i64,
+        /// Who opened it.
+        opener_id: u64,
+    },
     /// A ticket was closed and its transcript kept (posted with the HTML file attached).
     Transcript {
         /// Its number.

@@ -493,3 +493,69 @@ async fn leaving_a_server(backend: Backend) {
         .is_empty());
     app.finish().await;
 }
+
+on_both_backends!(
+    a_ticket_whose_channel_is_deleted_by_hand_is_closed_and_its_member_can_open_again,
+    deleted_by_hand
+);
+async fn deleted_by_hand(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(1).await;
+    let member = app.member(1);
+    let first = app.open_via_panel(&member).await;
+    // Someone with Manage Channels deletes the ticket's channel in Discord's client.
+    assert!(app.emu.delete_channel_by_hand(first));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let closed = loop {
+        let t = app
+            .store
+            .ticket_by_channel(first)
+            .await
+            .expect("read")
+            .expect("the ticket");
+        if t.status == tessera::store::TicketStatus::Closed {
+            break t;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still open");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        closed.close_reason.as_deref(),
+        Some(tessera::tickets::vanished::CHANNEL_GONE)
+    );
+    assert!(app
+        .emu
+        .messages_in(app.log_channel)
+        .iter()
+        .any(|m| m["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("was deleted"))));
+    // With a limit of one, the member is not locked out.
+    let second = app.open_via_panel(&member).await;
+    assert_ne!(second, first);
+
+    // A channel deleted while the bot was offline: its ticket is closed when the bot is back.
+    app.stop_bot().await;
+    assert!(app.emu.delete_channel_by_hand(second));
+    app.start_bot().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let t = app
+            .store
+            .ticket_by_channel(second)
+            .await
+            .expect("read")
+            .expect("the ticket");
+        if t.status == tessera::store::TicketStatus::Closed {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still open after a restart"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.finish().await;
+}
