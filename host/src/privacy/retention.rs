@@ -24,6 +24,9 @@ pub struct Purged {
     pub stats: u64,
     /// Records of members' deletions no open ticket needs any more.
     pub erasures: u64,
+    /// Ticket reservations a crash left without a channel (older than
+    /// [`crate::store::STALE_RESERVATION_MS`]).
+    pub reservations: u64,
 }
 
 /// Deletes what has expired at `now_ms`: transcripts past their expiry, and tickets closed
@@ -41,11 +44,15 @@ pub async fn purge(
         .purge_stats(Day::of(now_ms).minus(RETENTION_DAYS))
         .await?;
     let erasures = store.purge_erasures().await?;
+    let reservations = store
+        .discard_reservations_before(now_ms.saturating_sub(crate::store::STALE_RESERVATION_MS))
+        .await?;
     Ok(Purged {
         transcripts,
         tickets,
         stats,
         erasures,
+        reservations,
     })
 }
 
@@ -63,6 +70,7 @@ pub async fn run_periodically(store: Store, closed_ticket_days: u32, every: Dura
                 tickets = purged.tickets,
                 stats = purged.stats,
                 erasures = purged.erasures,
+                reservations = purged.reservations,
                 "retention: deleted expired data"
             ),
             Err(err) => {

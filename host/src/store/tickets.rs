@@ -276,9 +276,15 @@ impl Store {
 
     /// Removes reservations older than `older_than_ms` that never got a channel (a crash mid-open).
     pub async fn discard_stale_reservations(&self, older_than_ms: i64) -> Result<u64, StoreError> {
+        self.discard_reservations_before(now_ms() - older_than_ms)
+            .await
+    }
+
+    /// Removes reservations made before `cutoff_ms` (unix ms) that never got a channel.
+    pub async fn discard_reservations_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
         on_db!(self, pool => {
             let done = sqlx::query("DELETE FROM tickets WHERE channel_id IS NULL AND status = 'open' AND opened_at < $1")
-                .bind(now_ms() - older_than_ms)
+                .bind(cutoff_ms)
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected())

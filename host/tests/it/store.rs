@@ -1031,6 +1031,29 @@ async fn retention_(backend: Backend) {
         .open_ticket(&new_ticket(GUILD, 8))
         .await
         .expect("open");
+    store.attach_channel(open.id, 808).await.expect("channel");
+    // A reservation a crash left without a channel goes once it is stale.
+    let (stale, _) = store
+        .open_ticket(&new_ticket(GUILD, 9))
+        .await
+        .expect("reserve");
+    let purged = purge(
+        &store,
+        365,
+        stale.opened_at + tessera::store::STALE_RESERVATION_MS - 1,
+    )
+    .await
+    .expect("purge");
+    assert_eq!(purged.reservations, 0, "too early");
+    let purged = purge(
+        &store,
+        365,
+        stale.opened_at + tessera::store::STALE_RESERVATION_MS + 1,
+    )
+    .await
+    .expect("purge");
+    assert_eq!(purged.reservations, 1);
+    assert!(store.ticket(stale.id).await.expect("read").is_none());
 
     // A day before the transcript expires: nothing goes.
     let at = closed_at + 6 * DAY;
@@ -1053,7 +1076,8 @@ async fn retention_(backend: Backend) {
             transcripts: 1,
             tickets: 0,
             stats: 0,
-            erasures: 0
+            erasures: 0,
+            reservations: 0
         }
     );
     assert!(store
@@ -1078,7 +1102,8 @@ async fn retention_(backend: Backend) {
             transcripts: 0,
             tickets: 1,
             stats: 0,
-            erasures: 0
+            erasures: 0,
+            reservations: 0
         }
     );
     assert!(store.ticket(closed.id).await.expect("read").is_none());
