@@ -416,3 +416,49 @@ async fn removed_while_offline(backend: tessera::store::Backend) {
         .any(|r| r.method == "GET" && r.path == "/users/@me/guilds"));
     app.finish().await;
 }
+
+#[tokio::test]
+async fn every_command_stays_within_discords_limits() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let commands = app.emu.global_commands();
+    assert!(commands.len() <= 100, "{} global commands", commands.len());
+    fn check(path: &str, item: &serde_json::Value) {
+        let name = item["name"].as_str().unwrap_or_default();
+        assert!(
+            (1..=32).contains(&name.chars().count())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'),
+            "{path}{name}: a name Discord refuses"
+        );
+        let description = item["description"].as_str().unwrap_or_default();
+        assert!(
+            (1..=100).contains(&description.chars().count()),
+            "{path}{name}: description of {} characters",
+            description.chars().count()
+        );
+        if let Some(options) = item["options"].as_array() {
+            assert!(
+                options.len() <= 25,
+                "{path}{name}: {} options",
+                options.len()
+            );
+            for option in options {
+                check(&format!("{path}{name} "), option);
+                if let Some(choices) = option["choices"].as_array() {
+                    assert!(
+                        choices.len() <= 25,
+                        "{path}{name}: {} choices",
+                        choices.len()
+                    );
+                }
+            }
+        }
+    }
+    for command in &commands {
+        check("/", command);
+    }
+    app.finish().await;
+}
