@@ -316,6 +316,17 @@ fn log_text(event: &LogEvent) -> String {
             // The closer's own words: inert, like every other member text.
             reason.as_deref().map_or_else(|| "none given".to_owned(), neutralise)
         ),
+        LogEvent::ChannelNotDeleted {
+            channel_id,
+            failure,
+        } => format!(
+            "⚠️ A closed ticket's channel <#{channel_id}> could not be deleted: {} Delete it by hand.",
+            match failure {
+                DiscordFailure::MissingPermissions =>
+                    "Tessera needs **Manage Channels** there.".to_owned(),
+                other => super::failure::generic_advice(*other).to_owned(),
+            }
+        ),
         LogEvent::ChannelGone {
             number: n,
             opener_id,

@@ -8,6 +8,9 @@ use super::{
 use crate::store::{GuildSettings, Ticket};
 use crate::transcripts::{redact, Transcripts};
 
+/// How long a passing failure to delete a closed ticket's channel waits before the first retry.
+const DELETE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The result of asking to close a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseOutcome {
@@ -241,20 +244,42 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         }
     }
 
-    /// Deletes a closed ticket's channel. A channel that is already gone counts as deleted.
+    /// Deletes a closed ticket's channel. A channel that is already gone counts as deleted. A
+    /// passing failure (Discord unavailable or asking to slow down) is retried twice, after
+    /// [`DELETE_RETRY`] and twice that; a channel that still cannot be deleted is reported in the
+    /// server's log channel, so its admins can delete it by hand.
     pub async fn delete_channel(
         &self,
         guild_id: u64,
         channel_id: u64,
     ) -> Result<(), DiscordFailure> {
-        match self
-            .discord
-            .delete_channel(guild_id, channel_id, DeleteReason::Closed)
-            .await
-        {
-            Err(DiscordFailure::NotFound) => Ok(()),
-            other => other,
+        let mut wait = DELETE_RETRY;
+        let mut attempt = 1;
+        let failure = loop {
+            match self
+                .discord
+                .delete_channel(guild_id, channel_id, DeleteReason::Closed)
+                .await
+            {
+                Ok(()) | Err(DiscordFailure::NotFound) => return Ok(()),
+                Err(DiscordFailure::Unavailable | DiscordFailure::RateLimited) if attempt < 3 => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                Err(failure) => break failure,
+            }
+        };
+        if let Ok(Some(settings)) = self.store.guild_settings(guild_id).await {
+            if let Some(log) = settings.log_channel_id {
+                let event = LogEvent::ChannelNotDeleted {
+                    channel_id,
+                    failure,
+                };
+                let _ = self.discord.post_log(log, &event).await;
+            }
         }
+        Err(failure)
     }
 }
 

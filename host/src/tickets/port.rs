@@ -78,6 +78,13 @@ pub enum LogEvent {
         /// Why, as the closer wrote it.
         reason: Option<String>,
     },
+    /// A closed ticket's channel could not be deleted, even after retrying.
+    ChannelNotDeleted {
+        /// The channel.
+        channel_id: u64,
+        /// What Discord answered last.
+        failure: DiscordFailure,
+    },
     /// A ticket's channel was deleted (by hand, or while the bot was offline): the ticket is
     /// closed.
     ChannelGone {

@@ -163,6 +163,52 @@ async fn delete_refused(backend: Backend) {
     );
     assert_eq!(ticket.close_reason.as_deref(), Some("done"));
     assert!(app.emu.channel(channel).is_some());
+    // The server's admins are told in the log channel, naming the channel.
+    assert!(app.emu.messages_in(app.log_channel).iter().any(|m| {
+        m["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("could not be deleted") && c.contains(&channel.to_string()))
+    }));
+    app.finish().await;
+}
+
+on_both_backends!(
+    a_channel_delete_that_fails_for_a_moment_is_retried,
+    delete_retried
+);
+async fn delete_retried(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(1).await;
+    let opener = app.member(1);
+    let channel = app.open_via_panel(&opener).await;
+    // Discord is unavailable for the first two attempts.
+    app.emu.fail("DELETE", "/channels/*", 503, 2);
+    app.command(
+        &opener,
+        channel,
+        "close",
+        json!([{"name": "reason", "type": 3, "value": "done"}]),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.emu.channel(channel).is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "the channel stays");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let attempts = app
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path == format!("/channels/{channel}"))
+        .count();
+    assert_eq!(attempts, 3);
+    assert!(!app.emu.messages_in(app.log_channel).iter().any(|m| {
+        m["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("could not be deleted"))
+    }));
     app.finish().await;
 }
 
