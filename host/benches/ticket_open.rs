@@ -62,6 +62,7 @@ impl World {
             plugins: Default::default(),
             transcripts: Default::default(),
             servers: Default::default(),
+            tickets: Default::default(),
         };
         bot.spawn(async move {
             let app = Application::build(settings).await.expect("the bot builds");

@@ -37,6 +37,8 @@ pub struct Bot {
     pub removal_grace: std::time::Duration,
     /// Work in flight per server; leaving a server waits for it.
     pub guild_work: std::sync::Arc<crate::guild_work::GuildWork>,
+    /// The operator's default open cooldown, seconds.
+    pub open_cooldown_secs: u32,
 }
 
 impl Bot {
@@ -60,6 +62,7 @@ impl Bot {
             cdn,
             removal_grace: std::time::Duration::from_secs(600),
             guild_work: Default::default(),
+            open_cooldown_secs: 0,
             store,
             cache: DiscordCache::new(CACHE_CAPACITY),
             inflight: TaskTracker::new(),

@@ -33,6 +33,18 @@ pub struct Settings {
     /// Servers the bot is in.
     #[serde(default)]
     pub servers: ServerSettings,
+    /// Ticket defaults.
+    #[serde(default)]
+    pub tickets: TicketSettings,
+}
+
+/// Defaults for every server's tickets; a server may set its own.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TicketSettings {
+    /// Seconds a member waits between opening two tickets in a server (0: no wait), unless
+    /// the server sets its own with `/setup open_cooldown`.
+    pub open_cooldown_secs: u32,
 }
 
 /// The servers the bot is in.
@@ -253,6 +265,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PLUGINS_COMPILE_MEMORY_MIB", "plugins.compile_memory_mib"),
     ("PLUGINS_COMPILE_WORKER", "plugins.compile_worker"),
     ("SERVERS_REMOVAL_GRACE_SECS", "servers.removal_grace_secs"),
+    ("TICKETS_OPEN_COOLDOWN_SECS", "tickets.open_cooldown_secs"),
     ("TRANSCRIPTS_KEY", "transcripts.key"),
     ("TRANSCRIPTS_MAX_FILE_BYTES", "transcripts.max_file_bytes"),
     ("TRANSCRIPTS_MAX_TOTAL_BYTES", "transcripts.max_total_bytes"),

@@ -102,6 +102,7 @@ impl Application {
         let intents = intents(transcripts.is_some());
         let mut bot = Bot::new(store, integrations, transcripts, cdn);
         bot.removal_grace = Duration::from_secs(u64::from(settings.servers.removal_grace_secs));
+        bot.open_cooldown_secs = settings.tickets.open_cooldown_secs;
         let bot = Arc::new(bot);
         let client = match serenity::client::ClientBuilder::new_with_http(http, intents)
             .event_handler(Handler::new(bot.clone()))

@@ -70,6 +70,8 @@ pub struct Tickets<'a, D, P> {
     pub bot_id: u64,
     /// Transcripts, when the operator configured a key.
     pub transcripts: Option<&'a crate::transcripts::Transcripts>,
+    /// Seconds between two opens by one member, unless the server set its own.
+    pub open_cooldown_secs: u32,
 }
 
 impl<'a, D: DiscordPort, P: PluginPort> Tickets<'a, D, P> {
@@ -81,7 +83,14 @@ impl<'a, D: DiscordPort, P: PluginPort> Tickets<'a, D, P> {
             plugins,
             bot_id,
             transcripts: None,
+            open_cooldown_secs: 0,
         }
+    }
+
+    /// The service with the operator's default open cooldown.
+    pub fn with_open_cooldown(mut self, secs: u32) -> Self {
+        self.open_cooldown_secs = secs;
+        self
     }
 
     /// The service keeping transcripts where servers turned them on.

@@ -213,6 +213,7 @@ impl<'a> Ctx<'a> {
             self.bot.me(self.inv.application_id).get(),
         )
         .with_transcripts(self.bot.transcripts.as_deref())
+        .with_open_cooldown(self.bot.open_cooldown_secs)
     }
 }
 

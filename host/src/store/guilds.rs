@@ -25,6 +25,10 @@ pub struct GuildSettings {
     pub transcript_dm: bool,
     /// Days a transcript is kept, if shorter than the operator's ceiling.
     pub transcript_retention_days: Option<u32>,
+    /// Seconds a member waits between opening two tickets; `None`: the operator's default.
+    pub open_cooldown_secs: Option<u32>,
+    /// Open tickets the whole server may have at once; `None`: no cap.
+    pub max_open_total: Option<u32>,
 }
 
 /// What `/setup` sets; `None` keeps a field as it was (or its default on first setup).
@@ -44,6 +48,10 @@ pub struct SettingsUpdate {
     pub transcript_dm: Option<bool>,
     /// New retention in days, if given.
     pub transcript_retention_days: Option<u32>,
+    /// New open cooldown, seconds, if given.
+    pub open_cooldown_secs: Option<u32>,
+    /// New server-wide cap on open tickets, if given.
+    pub max_open_total: Option<u32>,
 }
 
 /// One blacklisted member.
@@ -80,12 +88,18 @@ where
         transcript_retention_days: row
             .try_get::<Option<i64>, _>("transcript_retention_days")?
             .map(|d| d.clamp(1, i64::from(u32::MAX)) as u32),
+        open_cooldown_secs: row
+            .try_get::<Option<i64>, _>("open_cooldown_secs")?
+            .map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
+        max_open_total: row
+            .try_get::<Option<i64>, _>("max_open_total")?
+            .map(|d| d.clamp(1, i64::from(u32::MAX)) as u32),
     })
 }
 
 macro_rules! settings_columns {
     () => {
-        "guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template, transcripts, transcript_dm, transcript_retention_days"
+        "guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template, transcripts, transcript_dm, transcript_retention_days, open_cooldown_secs, max_open_total"
     };
 }
 
@@ -109,8 +123,8 @@ impl Store {
         guild_id: u64,
         update: &SettingsUpdate,
     ) -> Result<GuildSettings, StoreError> {
-        let sql = concat!("INSERT INTO guild_settings (guild_id, staff_role_id, category_id, log_channel_id, max_open, transcripts, transcript_dm, transcript_retention_days, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, COALESCE($5, 1), COALESCE($7, FALSE), COALESCE($8, FALSE), $9, $6, $6) \
+        let sql = concat!("INSERT INTO guild_settings (guild_id, staff_role_id, category_id, log_channel_id, max_open, transcripts, transcript_dm, transcript_retention_days, open_cooldown_secs, max_open_total, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, COALESCE($5, 1), COALESCE($7, FALSE), COALESCE($8, FALSE), $9, $10, $11, $6, $6) \
              ON CONFLICT (guild_id) DO UPDATE SET \
                staff_role_id = excluded.staff_role_id, \
                category_id = COALESCE(excluded.category_id, guild_settings.category_id), \
@@ -119,6 +133,8 @@ impl Store {
                transcripts = COALESCE($7, guild_settings.transcripts), \
                transcript_dm = COALESCE($8, guild_settings.transcript_dm), \
                transcript_retention_days = COALESCE($9, guild_settings.transcript_retention_days), \
+               open_cooldown_secs = COALESCE($10, guild_settings.open_cooldown_secs), \
+               max_open_total = COALESCE($11, guild_settings.max_open_total), \
                updated_at = excluded.updated_at \
              RETURNING ", settings_columns!(), "");
         on_db!(self, pool => {
@@ -132,6 +148,8 @@ impl Store {
                 .bind(update.transcripts)
                 .bind(update.transcript_dm)
                 .bind(update.transcript_retention_days.map(i64::from))
+                .bind(update.open_cooldown_secs.map(i64::from))
+                .bind(update.max_open_total.map(i64::from))
                 .fetch_one(pool)
                 .await?;
             Ok(settings_from_row(&row)?)

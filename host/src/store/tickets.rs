@@ -63,6 +63,8 @@ pub struct NewTicket {
     pub panel_id: Option<i64>,
     /// The subject given with `/open`.
     pub subject: Option<String>,
+    /// Seconds between two opens by one member unless the server set its own.
+    pub default_cooldown_secs: u32,
 }
 
 /// Why a ticket was not opened.
@@ -81,6 +83,18 @@ pub enum OpenRefusal {
         open: Box<Ticket>,
         /// The server's limit.
         max_open: u8,
+    },
+    /// The member opened a ticket less than the cooldown ago.
+    #[error("open cooldown")]
+    Cooldown {
+        /// When they may open again, unix ms.
+        retry_at_ms: i64,
+    },
+    /// The server has as many open tickets as it allows.
+    #[error("server-wide open-ticket cap reached")]
+    ServerFull {
+        /// The cap.
+        max_open_total: u32,
     },
     /// The database failed.
     #[error(transparent)]
@@ -190,7 +204,7 @@ impl Store {
             // one server are serialised, which is what makes the limit and the numbering exact.
             let counter = sqlx::query(
                 "UPDATE guild_settings SET last_ticket_number = last_ticket_number + 1 \
-                 WHERE guild_id = $1 RETURNING last_ticket_number, guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template, transcripts, transcript_dm, transcript_retention_days",
+                 WHERE guild_id = $1 RETURNING last_ticket_number, guild_id, staff_role_id, category_id, log_channel_id, max_open, welcome_template, transcripts, transcript_dm, transcript_retention_days, open_cooldown_secs, max_open_total",
             )
             .bind(g)
             .fetch_optional(&mut *tx)
@@ -225,6 +239,35 @@ impl Store {
                 });
             }
             let now = now_ms();
+            let cooldown = settings.open_cooldown_secs.unwrap_or(new.default_cooldown_secs);
+            if cooldown > 0 {
+                let last: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(opened_at) FROM tickets WHERE guild_id = $1 AND opener_id = $2",
+                )
+                .bind(g)
+                .bind(opener)
+                .fetch_one(&mut *tx)
+                .await?;
+                if let Some(last) = last {
+                    let retry_at_ms = last.saturating_add(i64::from(cooldown) * 1000);
+                    if retry_at_ms > now {
+                        return Err(OpenRefusal::Cooldown { retry_at_ms });
+                    }
+                }
+            }
+            if let Some(cap) = settings.max_open_total {
+                let open_here: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM tickets WHERE guild_id = $1 AND status = 'open' \
+                     AND (channel_id IS NOT NULL OR opened_at > $2)",
+                )
+                .bind(g)
+                .bind(now - STALE_RESERVATION_MS)
+                .fetch_one(&mut *tx)
+                .await?;
+                if open_here >= i64::from(cap) {
+                    return Err(OpenRefusal::ServerFull { max_open_total: cap });
+                }
+            }
             let row = sqlx::query(insert_sql)
                 .bind(g)
                 .bind(number)

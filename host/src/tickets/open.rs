@@ -49,6 +49,16 @@ pub enum OpenRefused {
         /// The server's limit.
         max_open: u8,
     },
+    /// The caller opened a ticket less than the open cooldown ago.
+    Cooldown {
+        /// When they may open again, unix ms.
+        retry_at_ms: i64,
+    },
+    /// The server has as many open tickets as it allows.
+    ServerFull {
+        /// The server's cap.
+        max_open_total: u32,
+    },
     /// Discord refused to create the channel.
     ChannelRefused {
         /// How.
@@ -86,6 +96,7 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             opener_id: caller.user_id,
             panel_id,
             subject,
+            default_cooldown_secs: self.open_cooldown_secs,
         };
         let refused = |why| Ok(OpenOutcome::Refused(why));
         let (ticket, settings) = match self.store.open_ticket(&new).await {
@@ -97,6 +108,12 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
                     open_channel: open.channel_id,
                     max_open,
                 })
+            }
+            Err(OpenRefusal::Cooldown { retry_at_ms }) => {
+                return refused(OpenRefused::Cooldown { retry_at_ms })
+            }
+            Err(OpenRefusal::ServerFull { max_open_total }) => {
+                return refused(OpenRefused::ServerFull { max_open_total })
             }
             Err(OpenRefusal::Store(err)) => return Err(err).doing("reserving a ticket"),
         };
@@ -301,6 +318,67 @@ mod tests {
             OpenOutcome::Refused(OpenRefused::NotSetUp)
         ));
         world.seen(|s| assert!(s.created.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_member_waits_out_the_open_cooldown_and_the_server_may_set_its_own() {
+        let world = World::set_up(5).await;
+        let tickets = world.tickets().with_open_cooldown(60);
+        let first = tickets
+            .open(&member(5), Origin::Direct, None)
+            .await
+            .unwrap();
+        assert!(matches!(first, OpenOutcome::Opened { .. }), "{first:?}");
+        let again = tickets
+            .open(&member(5), Origin::Direct, None)
+            .await
+            .unwrap();
+        let OpenOutcome::Refused(OpenRefused::Cooldown { retry_at_ms }) = again else {
+            panic!("{again:?}")
+        };
+        let now = crate::store::now_ms();
+        assert!(
+            retry_at_ms > now && retry_at_ms <= now + 60_000,
+            "{retry_at_ms}"
+        );
+        // Another member is not held back by it.
+        let other = tickets
+            .open(&member(6), Origin::Direct, None)
+            .await
+            .unwrap();
+        assert!(matches!(other, OpenOutcome::Opened { .. }), "{other:?}");
+        // The server turns the cooldown off for itself.
+        let update = crate::store::SettingsUpdate {
+            staff_role_id: crate::tickets::fake::STAFF_ROLE,
+            open_cooldown_secs: Some(0),
+            ..crate::store::SettingsUpdate::default()
+        };
+        world.store.save_settings(GUILD, &update).await.unwrap();
+        let now_allowed = tickets
+            .open(&member(5), Origin::Direct, None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(now_allowed, OpenOutcome::Opened { .. }),
+            "{now_allowed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_wide_cap_refuses_opens_beyond_it() {
+        let world = World::set_up(5).await;
+        let update = crate::store::SettingsUpdate {
+            staff_role_id: crate::tickets::fake::STAFF_ROLE,
+            max_open_total: Some(2),
+            ..crate::store::SettingsUpdate::default()
+        };
+        world.store.save_settings(GUILD, &update).await.unwrap();
+        opened(open(&world, 5).await);
+        opened(open(&world, 6).await);
+        assert!(matches!(
+            open(&world, 7).await,
+            OpenOutcome::Refused(OpenRefused::ServerFull { max_open_total: 2 })
+        ));
     }
 
     #[tokio::test]

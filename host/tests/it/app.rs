@@ -5,7 +5,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tessera::config::{
-    DatabaseSettings, DiscordSettings, PluginSettings, ServerSettings, Settings, TranscriptSettings,
+    DatabaseSettings, DiscordSettings, PluginSettings, ServerSettings, Settings, TicketSettings,
+    TranscriptSettings,
 };
 use tessera::startup::Application;
 use tessera::store::{Backend, Store};
@@ -53,6 +54,7 @@ pub struct TestApp {
     /// Integration settings for the next `start_bot` (a secrets key is set; loopback is off).
     pub plugins: PluginSettings,
     pub transcripts: TranscriptSettings,
+    pub tickets: TicketSettings,
     data_dir: tempfile::TempDir,
     running: Option<Running>,
 }
@@ -86,6 +88,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             ..PluginSettings::default()
         },
         transcripts: TranscriptSettings::default(),
+        tickets: TicketSettings::default(),
         data_dir: tempfile::tempdir().expect("a temp dir"),
         running: None,
     };
@@ -114,6 +117,7 @@ impl TestApp {
             servers: ServerSettings {
                 removal_grace_secs: 0,
             },
+            tickets: self.tickets.clone(),
         }
     }
 

@@ -559,3 +559,52 @@ async fn deleted_by_hand(backend: Backend) {
     }
     app.finish().await;
 }
+
+on_both_backends!(
+    an_open_cooldown_and_a_server_wide_cap_refuse_with_why_and_when,
+    abuse_controls
+);
+async fn abuse_controls(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(5).await;
+    let options = json!([
+        {"name": "staff_role", "type": 8, "value": app.staff_role.to_string()},
+        {"name": "open_cooldown", "type": 4, "value": 3600},
+        {"name": "max_open_total", "type": 4, "value": 2},
+    ]);
+    let set = app.command(&app.admin(), app.lobby, "setup", options).await;
+    assert!(
+        text(&set).contains("3600 s") && text(&set).contains("at most 2"),
+        "{set}"
+    );
+    let app_ref = &app;
+    let open = |n: u64| {
+        let who = app_ref.member(n);
+        async move {
+            app_ref
+                .command(&who, app_ref.lobby, "open", json!([]))
+                .await
+        }
+    };
+    assert!(text(&open(1).await).contains("Your ticket is open"));
+    let again = open(1).await;
+    assert!(
+        text(&again).contains("a moment ago") && text(&again).contains(":R>"),
+        "{again}"
+    );
+    assert!(text(&open(2).await).contains("Your ticket is open"));
+    let full = open(3).await;
+    assert!(text(&full).contains("already has 2 open tickets"), "{full}");
+    assert_eq!(
+        app.store
+            .tickets_in_guild(app.guild)
+            .await
+            .expect("read")
+            .len(),
+        2,
+        "refused opens leave nothing behind"
+    );
+    app.finish().await;
+}

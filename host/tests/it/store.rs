@@ -43,6 +43,7 @@ fn new_ticket(guild: u64, opener: u64) -> NewTicket {
         opener_id: opener,
         panel_id: None,
         subject: None,
+        default_cooldown_secs: 0,
     }
 }
 

@@ -40,6 +40,7 @@ fn ticket(guild: u64, opener: u64, subject: &str) -> NewTicket {
         opener_id: opener,
         panel_id: None,
         subject: Some(subject.to_owned()),
+        default_cooldown_secs: 0,
     }
 }
 

@@ -75,6 +75,14 @@ fn refused(why: OpenRefused) -> String {
                  Please use it, or close it before opening a new one."
             )
         }
+        OpenRefused::Cooldown { retry_at_ms } => format!(
+            "You opened a ticket here a moment ago. You can open another <t:{}:R>.",
+            (retry_at_ms + 999) / 1000
+        ),
+        OpenRefused::ServerFull { max_open_total } => format!(
+            "This server already has {max_open_total} open tickets, as many as its staff allow at once. \
+             Please try again later, when some are closed."
+        ),
         OpenRefused::ChannelRefused {
             failure,
             category_id,

@@ -68,6 +68,24 @@ pub fn register() -> CreateCommand {
         .add_option(
             CreateCommandOption::new(
                 CommandOptionType::Integer,
+                "open_cooldown",
+                "Seconds a member waits between opening two tickets (0: none)",
+            )
+            .min_int_value(0)
+            .max_int_value(86_400),
+        )
+        .add_option(
+            CreateCommandOption::new(
+                CommandOptionType::Integer,
+                "max_open_total",
+                "Open tickets the whole server may have at once",
+            )
+            .min_int_value(1)
+            .max_int_value(10_000),
+        )
+        .add_option(
+            CreateCommandOption::new(
+                CommandOptionType::Integer,
                 "transcript_days",
                 "Days transcripts are kept (at most the bot's limit, 90 by default)",
             )
@@ -141,6 +159,24 @@ pub async fn run(ctx: &Ctx<'_>, options: &Options<'_>, data: &CommandData) -> Re
         transcripts,
         transcript_dm: options.boolean("transcript_dm"),
         transcript_retention_days: transcript_days,
+        open_cooldown_secs: match options.integer("open_cooldown") {
+            None => None,
+            Some(n @ 0..=86_400) => Some(n as u32),
+            Some(_) => {
+                return Ok(Reply::text(
+                    "`open_cooldown` must be between 0 and 86400 seconds; nothing was changed.",
+                ))
+            }
+        },
+        max_open_total: match options.integer("max_open_total") {
+            None => None,
+            Some(n @ 1..=10_000) => Some(n as u32),
+            Some(_) => {
+                return Ok(Reply::text(
+                    "`max_open_total` must be between 1 and 10000; nothing was changed.",
+                ))
+            }
+        },
     };
     let settings = ctx
         .bot
@@ -200,6 +236,8 @@ fn describe(s: &GuildSettings, ceiling: Option<u32>) -> String {
          • Ticket category: {}\n\
          • Log channel: {}\n\
          • Open tickets per member: {}\n\
+         • Open cooldown per member: {}\n\
+         • Open tickets in the whole server: {}\n\
          • Transcripts: {}\n\
          Post a panel with `/panel`, or members can use `/open`.",
         s.staff_role_id,
@@ -209,6 +247,10 @@ fn describe(s: &GuildSettings, ceiling: Option<u32>) -> String {
         ),
         or_none(s.log_channel_id, "none"),
         s.max_open,
+        s.open_cooldown_secs
+            .map_or_else(|| "the bot's default".to_owned(), |n| format!("{n} s")),
+        s.max_open_total
+            .map_or_else(|| "no limit".to_owned(), |n| format!("at most {n}")),
         transcripts
     )
 }
