@@ -48,6 +48,7 @@ pub const GUILD_TABLES: &[&str] = &[
     "tickets",
     "panels",
     "blacklist",
+    "blacklist_roles",
     "guild_integrations",
     "integration_consents",
     "integration_deliveries",

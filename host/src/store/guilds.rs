@@ -290,4 +290,59 @@ impl Store {
             Ok(entries)
         })
     }
+
+    /// Blacklists a role: its members cannot open tickets. `false` if it already was.
+    pub async fn blacklist_role_add(
+        &self,
+        guild_id: u64,
+        role_id: u64,
+        reason: Option<&str>,
+        added_by: u64,
+    ) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let done = sqlx::query("INSERT INTO blacklist_roles (guild_id, role_id, reason, added_by, added_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (guild_id, role_id) DO NOTHING")
+                .bind(sf(guild_id))
+                .bind(sf(role_id))
+                .bind(reason)
+                .bind(sf(added_by))
+                .bind(now_ms())
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Lifts a role's blacklisting; `false` if it was not blacklisted.
+    pub async fn blacklist_role_remove(
+        &self,
+        guild_id: u64,
+        role_id: u64,
+    ) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let done = sqlx::query("DELETE FROM blacklist_roles WHERE guild_id = $1 AND role_id = $2")
+                .bind(sf(guild_id))
+                .bind(sf(role_id))
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// The server's blacklisted roles and why.
+    pub async fn blacklisted_roles(
+        &self,
+        guild_id: u64,
+    ) -> Result<Vec<(u64, Option<String>)>, StoreError> {
+        on_db!(self, pool => {
+            let rows = sqlx::query("SELECT role_id, reason FROM blacklist_roles WHERE guild_id = $1 ORDER BY added_at, role_id")
+                .bind(sf(guild_id))
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push((unsf(row.try_get("role_id")?), row.try_get("reason")?));
+            }
+            Ok(out)
+        })
+    }
 }

@@ -65,6 +65,8 @@ pub struct NewTicket {
     pub subject: Option<String>,
     /// Seconds between two opens by one member unless the server set its own.
     pub default_cooldown_secs: u32,
+    /// The member's roles (a blacklisted role refuses them).
+    pub roles: Vec<u64>,
 }
 
 /// Why a ticket was not opened.
@@ -223,6 +225,14 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if blacklisted.is_some() {
+                return Err(OpenRefusal::Blacklisted);
+            }
+            let blocked_roles: Vec<i64> =
+                sqlx::query_scalar("SELECT role_id FROM blacklist_roles WHERE guild_id = $1")
+                    .bind(g)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            if blocked_roles.iter().any(|r| new.roles.contains(&unsf(*r))) {
                 return Err(OpenRefusal::Blacklisted);
             }
             let open = sqlx::query(open_sql)

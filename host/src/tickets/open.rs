@@ -97,6 +97,7 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
             panel_id,
             subject,
             default_cooldown_secs: self.open_cooldown_secs,
+            roles: caller.roles.clone(),
         };
         let refused = |why| Ok(OpenOutcome::Refused(why));
         let (ticket, settings) = match self.store.open_ticket(&new).await {
@@ -379,6 +380,40 @@ mod tests {
             open(&world, 7).await,
             OpenOutcome::Refused(OpenRefused::ServerFull { max_open_total: 2 })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_member_with_a_blacklisted_role_cannot_open() {
+        let world = World::set_up(1).await;
+        world
+            .store
+            .blacklist_role_add(GUILD, 4_242, Some("raiders"), 1)
+            .await
+            .unwrap();
+        let mut caller = member(5);
+        caller.roles = vec![17, 4_242];
+        let outcome = world
+            .tickets()
+            .open(&caller, Origin::Direct, None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, OpenOutcome::Refused(OpenRefused::Blacklisted)),
+            "{outcome:?}"
+        );
+        // Members without that role still can; lifting it lets the member in.
+        opened(open(&world, 6).await);
+        assert!(world
+            .store
+            .blacklist_role_remove(GUILD, 4_242)
+            .await
+            .unwrap());
+        let outcome = world
+            .tickets()
+            .open(&caller, Origin::Direct, None)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, OpenOutcome::Opened { .. }), "{outcome:?}");
     }
 
     #[tokio::test]

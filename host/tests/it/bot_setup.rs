@@ -462,3 +462,69 @@ async fn every_command_stays_within_discords_limits() {
     }
     app.finish().await;
 }
+
+on_both_backends!(
+    a_blacklisted_role_stops_its_members_from_opening,
+    role_blacklist
+);
+async fn role_blacklist(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.set_up(1).await;
+    let raiders = app.emu.add_role(app.guild, "Raiders", 0);
+    let raider = MemberSpec::new(700_000_000_000_000_031, "raider").with_roles([raiders]);
+    let role_sub = |name: &str| {
+        json!([{"name": name, "type": 1, "options": [
+            {"name": "role", "type": 8, "value": raiders.to_string()},
+        ]}])
+    };
+    let reply = app
+        .command(&app.admin(), app.lobby, "blacklist", role_sub("add_role"))
+        .await;
+    assert!(
+        text(&reply).contains("can no longer open tickets"),
+        "{reply}"
+    );
+    let listed = app
+        .command(
+            &app.admin(),
+            app.lobby,
+            "blacklist",
+            json!([{"name": "list", "type": 1, "options": []}]),
+        )
+        .await;
+    assert!(
+        text(&listed).contains(&format!("<@&{raiders}>")),
+        "{listed}"
+    );
+    let refused = app.command(&raider, app.lobby, "open", json!([])).await;
+    assert!(text(&refused).contains("blocked you"), "{refused}");
+    // Someone without the role is unaffected.
+    let fine = app
+        .command(&app.member(2), app.lobby, "open", json!([]))
+        .await;
+    assert!(text(&fine).contains("Your ticket is open"), "{fine}");
+    // Members (not managers) cannot change the blacklist.
+    let denied = app
+        .command(
+            &app.member(3),
+            app.lobby,
+            "blacklist",
+            role_sub("remove_role"),
+        )
+        .await;
+    assert!(text(&denied).contains("Manage Server"), "{denied}");
+    let lifted = app
+        .command(
+            &app.admin(),
+            app.lobby,
+            "blacklist",
+            role_sub("remove_role"),
+        )
+        .await;
+    assert!(text(&lifted).contains("can open tickets again"), "{lifted}");
+    let opened = app.command(&raider, app.lobby, "open", json!([])).await;
+    assert!(text(&opened).contains("Your ticket is open"), "{opened}");
+    app.finish().await;
+}

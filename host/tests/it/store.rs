@@ -44,6 +44,7 @@ fn new_ticket(guild: u64, opener: u64) -> NewTicket {
         panel_id: None,
         subject: None,
         default_cooldown_secs: 0,
+        roles: Vec::new(),
     }
 }
 

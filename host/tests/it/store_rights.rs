@@ -41,6 +41,7 @@ fn ticket(guild: u64, opener: u64, subject: &str) -> NewTicket {
         panel_id: None,
         subject: Some(subject.to_owned()),
         default_cooldown_secs: 0,
+        roles: Vec::new(),
     }
 }
 
