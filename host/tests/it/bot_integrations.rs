@@ -42,6 +42,33 @@ async fn hi_server(
     .await
 }
 
+/// A second server in the emulator, set up by the same admin with a staff role of its own; its
+/// id and its support channel.
+async fn second_server(app: &TestApp) -> (u64, u64) {
+    let emu = &app.emu;
+    let guild2 = emu.add_guild(tessera_discord_emulator::GuildSpec::new(
+        "Second",
+        100_000_000_000_000_002,
+    ));
+    let staff2 = emu.add_role(guild2, "Staff", 0);
+    let lobby2 = emu.add_channel(guild2, "support", 0, None);
+    let i = emu
+        .send_command(
+            guild2,
+            lobby2,
+            &app.admin(),
+            "setup",
+            json!([{"name": "staff_role", "type": 8, "value": staff2.to_string()}]),
+        )
+        .await;
+    let set = emu
+        .wait_for_reply(&i, crate::app::WAIT)
+        .await
+        .expect("an answer");
+    assert!(text(&set).contains("set up"), "{set}");
+    (guild2, lobby2)
+}
+
 /// Restarts the bot with the test-only loopback switch on and `hosts` resolving to 127.0.0.1.
 async fn resolve_to_loopback(app: &mut TestApp, hosts: &[&str]) {
     app.plugins.allow_loopback_for_tests = true;
@@ -797,30 +824,13 @@ async fn two_servers(backend: Backend) {
 
     // A second server, set up and enabled by its own admin with its own settings.
     let emu = &app.emu;
-    let guild2 = emu.add_guild(tessera_discord_emulator::GuildSpec::new(
-        "Second",
-        100_000_000_000_000_002,
-    ));
-    let staff2 = emu.add_role(guild2, "Staff", 0);
-    let lobby2 = emu.add_channel(guild2, "support", 0, None);
+    let (guild2, lobby2) = second_server(&app).await;
     let admin = app.admin();
     let answer = |i| async move {
         emu.wait_for_reply(&i, crate::app::WAIT)
             .await
             .expect("an answer")
     };
-    let set = answer(
-        emu.send_command(
-            guild2,
-            lobby2,
-            &admin,
-            "setup",
-            json!([{"name": "staff_role", "type": 8, "value": staff2.to_string()}]),
-        )
-        .await,
-    )
-    .await;
-    assert!(text(&set).contains("set up"), "{set}");
     let prompt = answer(
         emu.send_command(
             guild2,
@@ -1140,30 +1150,13 @@ async fn starvation(backend: Backend) {
 
     // Server B, with the first-party example plugin.
     let emu = &app.emu;
-    let guild2 = emu.add_guild(tessera_discord_emulator::GuildSpec::new(
-        "Second",
-        100_000_000_000_000_002,
-    ));
-    let staff2 = emu.add_role(guild2, "Staff", 0);
-    let lobby2 = emu.add_channel(guild2, "support", 0, None);
+    let (guild2, lobby2) = second_server(&app).await;
     let admin = app.admin();
     let answer = |i| async move {
         emu.wait_for_reply(&i, crate::app::WAIT)
             .await
             .expect("an answer")
     };
-    let set = answer(
-        emu.send_command(
-            guild2,
-            lobby2,
-            &admin,
-            "setup",
-            json!([{"name": "staff_role", "type": 8, "value": staff2.to_string()}]),
-        )
-        .await,
-    )
-    .await;
-    assert!(text(&set).contains("set up"), "{set}");
     let prompt = answer(
         emu.send_command(
             guild2,

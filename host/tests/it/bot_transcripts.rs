@@ -75,6 +75,17 @@ async fn close_notice(app: &TestApp) -> Value {
     }
 }
 
+/// The server's one ticket.
+async fn only_ticket(app: &TestApp) -> tessera::store::Ticket {
+    app.store
+        .tickets_in_guild(app.guild)
+        .await
+        .expect("read")
+        .into_iter()
+        .next()
+        .expect("the ticket")
+}
+
 /// Every file under `dir` whose bytes contain `needle`.
 fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
@@ -220,14 +231,7 @@ async fn captured(backend: Backend) {
     assert!(pages >= 3, "{pages} pages");
 
     // Stored, sealed: the transcript opens with the key, and its text is nowhere in the clear.
-    let ticket = app
-        .store
-        .tickets_in_guild(app.guild)
-        .await
-        .expect("read")
-        .into_iter()
-        .next()
-        .expect("the ticket");
+    let ticket = only_ticket(&app).await;
     let (row, blobs) = app
         .store
         .transcript(app.guild, ticket.id)
@@ -286,14 +290,7 @@ async fn switched_off(backend: Backend) {
             .any(|r| r.method == "GET" && r.path.ends_with("/messages")),
         "the channel's messages were read"
     );
-    let ticket = app
-        .store
-        .tickets_in_guild(app.guild)
-        .await
-        .expect("read")
-        .into_iter()
-        .next()
-        .expect("the ticket");
+    let ticket = only_ticket(&app).await;
     assert!(app
         .store
         .transcript(app.guild, ticket.id)
@@ -447,14 +444,7 @@ async fn fetch_again(backend: Backend) {
     assert!(html.contains(SECRET_LINE));
 
     // One flipped byte in the stored blob: detected, reported, never rendered.
-    let ticket = app
-        .store
-        .tickets_in_guild(app.guild)
-        .await
-        .expect("read")
-        .into_iter()
-        .next()
-        .expect("the ticket");
+    let ticket = only_ticket(&app).await;
     let (row, mut blobs) = app
         .store
         .transcript(app.guild, ticket.id)
@@ -536,14 +526,7 @@ async fn capped(backend: Backend) {
     );
     assert!(page.contains("limit per file"), "{page}");
     assert!(page.contains("had reached its"), "{page}");
-    let ticket = app
-        .store
-        .tickets_in_guild(app.guild)
-        .await
-        .expect("read")
-        .into_iter()
-        .next()
-        .expect("the ticket");
+    let ticket = only_ticket(&app).await;
     let (_, blobs) = app
         .store
         .transcript(app.guild, ticket.id)
@@ -567,14 +550,7 @@ async fn a_ticket_of_ten_thousand_messages_is_captured_whole() {
     close(&app, &opener, channel).await;
     let notice = close_notice(&app).await;
     assert!(text(&notice).contains("10001 messages"), "{notice}");
-    let ticket = app
-        .store
-        .tickets_in_guild(app.guild)
-        .await
-        .expect("read")
-        .into_iter()
-        .next()
-        .expect("the ticket");
+    let ticket = only_ticket(&app).await;
     let (row, _) = app
         .store
         .transcript(app.guild, ticket.id)
