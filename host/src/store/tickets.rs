@@ -366,6 +366,17 @@ impl Store {
         })
     }
 
+    /// The channels of a server's open tickets (those that have one).
+    pub async fn open_ticket_channels(&self, guild_id: u64) -> Result<Vec<u64>, StoreError> {
+        on_db!(self, pool => {
+            let rows: Vec<i64> = sqlx::query_scalar("SELECT channel_id FROM tickets WHERE guild_id = $1 AND status = 'open' AND channel_id IS NOT NULL")
+                .bind(sf(guild_id))
+                .fetch_all(pool)
+                .await?;
+            Ok(rows.into_iter().map(unsf).collect())
+        })
+    }
+
     /// All tickets of a server, by number.
     pub async fn tickets_in_guild(&self, guild_id: u64) -> Result<Vec<Ticket>, StoreError> {
         let sql = concat!(

@@ -51,19 +51,14 @@ impl<D: DiscordPort, P: PluginPort> Tickets<'_, D, P> {
         guild_id: u64,
         present: &[u64],
     ) -> Result<usize, TicketError> {
-        let tickets = self
+        // Only open tickets' channels are read: this runs for every server at every start.
+        let channels = self
             .store
-            .tickets_in_guild(guild_id)
+            .open_ticket_channels(guild_id)
             .await
-            .doing("listing a server's tickets")?;
+            .doing("listing a server's open tickets")?;
         let mut closed = 0;
-        for ticket in tickets {
-            let Some(channel) = ticket.channel_id else {
-                continue;
-            };
-            if ticket.status != crate::store::TicketStatus::Open || present.contains(&channel) {
-                continue;
-            }
+        for channel in channels.into_iter().filter(|c| !present.contains(c)) {
             if self.channel_gone(guild_id, channel).await?.is_some() {
                 closed += 1;
             }
